@@ -1,0 +1,59 @@
+"""jaxsched: PyTorch's learning-rate schedulers as pure, jittable JAX functions of the step.
+
+``jaxsched.<TorchName>(...)`` takes torch's arguments with the optimizer replaced by its initial LR;
+``s(step)`` is the LR torch holds after ``step`` calls of ``scheduler.step()``, and ``s`` is an optax
+schedule as it stands.
+"""
+
+from ._base import REGISTRY as _REGISTRY
+from ._base import Schedule as Schedule
+from ._base import from_config as from_config
+from ._compose import ChainedScheduler as ChainedScheduler
+from ._compose import Running as Running
+from ._compose import RunningState as RunningState
+from ._compose import SequentialLR as SequentialLR
+from ._cyclic import CosineAnnealingWarmRestarts as CosineAnnealingWarmRestarts
+from ._cyclic import CyclicLR as CyclicLR
+from ._cyclic import OneCycleLR as OneCycleLR
+from ._cyclic import SWALR as SWALR
+from ._schedules import ConstantLR as ConstantLR
+from ._schedules import CosineAnnealingLR as CosineAnnealingLR
+from ._schedules import ExponentialLR as ExponentialLR
+from ._schedules import LambdaLR as LambdaLR
+from ._schedules import LinearLR as LinearLR
+from ._schedules import MultiplicativeLR as MultiplicativeLR
+from ._schedules import MultiStepLR as MultiStepLR
+from ._schedules import PolynomialLR as PolynomialLR
+from ._schedules import StepLR as StepLR
+from ._spec import SpecError as SpecError
+from ._spec import parse_spec as parse_spec
+
+__version__ = "0.1.0"
+
+#: The schedule classes that mirror a torch scheduler, by torch's name.
+SCHEDULES = {name: cls for name, cls in _REGISTRY.items() if not name.startswith("_")}
+
+__all__ = [
+    "ChainedScheduler",
+    "ConstantLR",
+    "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
+    "CyclicLR",
+    "ExponentialLR",
+    "LambdaLR",
+    "LinearLR",
+    "MultiStepLR",
+    "MultiplicativeLR",
+    "OneCycleLR",
+    "PolynomialLR",
+    "Running",
+    "RunningState",
+    "SCHEDULES",
+    "SWALR",
+    "Schedule",
+    "SequentialLR",
+    "SpecError",
+    "StepLR",
+    "from_config",
+    "parse_spec",
+]

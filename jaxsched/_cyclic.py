@@ -1,0 +1,476 @@
+"""Schedules that set their own LRs or cycle: CyclicLR, OneCycleLR, CosineAnnealingWarmRestarts, SWALR."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Callable, Union
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._base import (
+    Array,
+    Schedule,
+    arr,
+    check_callable,
+    check_choice,
+    check_float,
+    check_int,
+    check_lengths,
+    check_lr,
+    int_dtype,
+    int_max,
+    int_pow,
+    per_group,
+    schedule_class,
+)
+from ._schedules import _call_groups, _set
+
+LR = Union[float, tuple]
+
+
+def _check_size(cls: str, name: str, value, *, allow_zero: bool):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{cls}: {name} must be a number of steps, got {name}={value!r}.")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        rule = ">= 0" if allow_zero else "> 0 (torch divides by it: ZeroDivisionError)"
+        raise ValueError(f"{cls}: {name} must be {rule}, got {name}={value!r}.")
+    return value
+
+
+@schedule_class
+class CyclicLR(Schedule):
+    """Cyclical learning rates (Smith, 2017): torch.optim.lr_scheduler.CyclicLR.
+
+    The LR moves between ``base_lr`` and ``max_lr`` over cycles of ``step_size_up + step_size_down``
+    steps, for ever (no horizon to unroll). ``mode`` is ``'triangular'``, ``'triangular2'`` (the amplitude
+    halves every cycle) or ``'exp_range'`` (amplitude ``gamma ** step``); ``scale_fn`` (a jnp-traceable
+    callable of the cycle number or the step, as ``scale_mode`` says) overrides ``mode``. With
+    ``cycle_momentum`` the momentum (SGD's ``momentum`` or Adam's ``b1``) cycles inversely:
+    ``s.momentum(step)``.
+
+    >>> import jaxsched
+    >>> s = jaxsched.CyclicLR(base_lr=0.01, max_lr=0.1, step_size_up=2, step_size_down=3)
+    >>> [round(float(s(k)), 6) for k in range(7)]
+    [0.01, 0.055, 0.1, 0.07, 0.04, 0.01, 0.055]
+    >>> [round(float(s.momentum(k)), 6) for k in range(4)]
+    [0.9, 0.85, 0.8, 0.833333]
+    """
+
+    base_lr: LR
+    max_lr: LR
+    step_size_up: float = 2000
+    step_size_down: float | None = None
+    mode: str = "triangular"
+    gamma: float = 1.0
+    scale_fn: Any = None
+    scale_mode: str = "cycle"
+    cycle_momentum: bool = True
+    base_momentum: LR = 0.8
+    max_momentum: LR = 0.9
+
+    _leaves = ("base_lr", "max_lr", "gamma", "base_momentum", "max_momentum")
+    _positional = None
+
+    def __post_init__(self):
+        c = "CyclicLR"
+        _set(self, "base_lr", check_lr(c, "base_lr", self.base_lr))
+        _set(self, "max_lr", check_lr(c, "max_lr", self.max_lr))
+        _set(self, "step_size_up", _check_size(c, "step_size_up", self.step_size_up, allow_zero=False))
+        if self.step_size_down is not None:
+            _set(self, "step_size_down", _check_size(c, "step_size_down", self.step_size_down, allow_zero=True))
+        if self.scale_fn is None:
+            if self.mode not in ("triangular", "triangular2", "exp_range"):
+                raise ValueError(
+                    f"CyclicLR: mode is invalid and scale_fn is None: mode must be one of 'triangular', "
+                    f"'triangular2', 'exp_range', got mode={self.mode!r}."
+                )
+        else:
+            check_choice(c, "scale_mode", self.scale_mode, ("cycle", "iterations"))
+        g = check_float(c, "gamma", self.gamma)
+        if self.scale_fn is None and self.mode == "exp_range" and not isinstance(g, jax.core.Tracer) \
+                and not 0.0 <= g <= 1.0:
+            raise ValueError(
+                f"CyclicLR: gamma must be in [0, 1] for mode='exp_range' (the amplitude is gamma ** step; "
+                f"gamma > 1 overflows), got gamma={g!r}."
+            )
+        _set(self, "gamma", g)
+        if not isinstance(self.cycle_momentum, bool):
+            raise TypeError(f"CyclicLR: cycle_momentum must be a bool, got cycle_momentum={self.cycle_momentum!r}.")
+        _set(self, "base_momentum", per_group(c, "base_momentum", self.base_momentum))
+        _set(self, "max_momentum", per_group(c, "max_momentum", self.max_momentum))
+        groups = check_lengths(c, base_lr=self.base_lr, max_lr=self.max_lr, base_momentum=self.base_momentum,
+                               max_momentum=self.max_momentum)
+        if self.scale_fn is not None:
+            _set(self, "scale_fn", check_callable(c, "scale_fn", self.scale_fn, None))
+        del groups
+
+    @property
+    def _base(self):
+        return self.base_lr
+
+    @property
+    def _down(self):
+        return self.step_size_up if self.step_size_down is None else self.step_size_down
+
+    def _scale(self, e, dtype):
+        """``(scale_factor * scale_fn(...))``: the position in the cycle times the amplitude."""
+        up, down = self.step_size_up, self._down
+        total = up + down
+        if isinstance(up, int) and isinstance(down, int):
+            k = e // total
+            r = e - k * total
+            rise = r.astype(dtype) / up
+            fall = (total - r).astype(dtype) / (down if down else 1)
+            pos = jnp.where(r <= up, rise, fall)
+        else:
+            ef = e.astype(dtype)
+            k = jnp.floor(ef / total)
+            r = ef - k * total
+            pos = jnp.where(r <= up, r / up, (total - r) / (down if down else 1.0))
+            k = k.astype(e.dtype)
+        if self.scale_fn is not None:
+            arg = (k + 1) if self.scale_mode == "cycle" else e
+            amp = _call_groups(self.scale_fn, arg, dtype, None)
+        elif self.mode == "triangular":
+            amp = jnp.ones((), dtype)
+        elif self.mode == "triangular2":
+            amp = jnp.exp2(-k.astype(dtype))
+        else:
+            amp = int_pow(self.gamma, e, dtype)
+        return pos * amp
+
+    def _value(self, e, dtype):
+        b, m = arr(self.base_lr, dtype), arr(self.max_lr, dtype)
+        return b + (m - b) * self._scale(e, dtype)
+
+    def momentum(self, step) -> Array:
+        """The momentum (or Adam ``b1``) torch holds after ``step`` calls of ``scheduler.step()``."""
+        if not self.cycle_momentum:
+            raise ValueError("CyclicLR: momentum is not cycled with cycle_momentum=False.")
+        from ._base import as_step, float_dtype
+
+        e = as_step(step, "CyclicLR")
+        dtype = float_dtype()
+        lo, hi = arr(self.base_momentum, dtype), arr(self.max_momentum, dtype)
+        out = hi - (hi - lo) * self._scale(e, dtype)
+        groups = self.num_groups
+        return out if groups is None else jnp.broadcast_to(out, out.shape[:-1] + (groups,) if out.ndim else (groups,))
+
+    def _check_in_composite(self, owner, index):
+        raise ValueError(
+            f"{owner}: schedulers[{index}] is a CyclicLR, which jaxsched does not compose: torch's CyclicLR "
+            f"rewrites the optimizer's LR and initial_lr at construction, so its effect on the other members "
+            f"depends on construction order. Use it on its own."
+        )
+
+
+@schedule_class
+class OneCycleLR(Schedule):
+    """The 1cycle policy (Smith & Topin, 2018): torch.optim.lr_scheduler.OneCycleLR.
+
+    Index 0 is ``max_lr / div_factor``; the peak is at ``pct_start * total_steps - 1`` (optax's
+    cosine_onecycle_schedule peaks one step later); indices ``0..total_steps`` are valid (index
+    ``total_steps`` extrapolates, as torch does). Stepping further raises in torch; here a concrete step
+    past the end raises, and a traced one holds the value of index ``total_steps`` (the LR torch's
+    optimizer keeps). With ``cycle_momentum`` the momentum cycles inversely: ``s.momentum(step)``.
+
+    >>> import jaxsched
+    >>> s = jaxsched.OneCycleLR(max_lr=1.0, total_steps=10)
+    >>> [round(float(s(k)), 6) for k in range(4)]
+    [0.04, 0.52, 1.0, 0.950485]
+    >>> [round(float(s.momentum(k)), 6) for k in range(3)]
+    [0.95, 0.9, 0.85]
+    """
+
+    max_lr: LR
+    total_steps: int | None = None
+    epochs: int | None = None
+    steps_per_epoch: int | None = None
+    pct_start: float = 0.3
+    anneal_strategy: str = "cos"
+    cycle_momentum: bool = True
+    base_momentum: LR = 0.85
+    max_momentum: LR = 0.95
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+    three_phase: bool = False
+
+    _leaves = ("max_lr", "base_momentum", "max_momentum", "div_factor", "final_div_factor")
+    _positional = None
+
+    def __post_init__(self):
+        c = "OneCycleLR"
+        if self.total_steps is not None:
+            t = self.total_steps
+            if isinstance(t, bool) or not isinstance(t, numbers.Integral) or t <= 0:
+                raise ValueError(f"OneCycleLR: Expected positive integer total_steps, but got total_steps={t!r}.")
+            _set(self, "total_steps", int(t))
+        elif self.epochs is not None and self.steps_per_epoch is not None:
+            for name in ("epochs", "steps_per_epoch"):
+                v = getattr(self, name)
+                if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
+                    raise ValueError(f"OneCycleLR: Expected positive integer {name}, but got {name}={v!r}.")
+                _set(self, name, int(v))
+        else:
+            raise ValueError(
+                "OneCycleLR: You must define either total_steps OR (epochs AND steps_per_epoch), got "
+                f"total_steps={self.total_steps!r}, epochs={self.epochs!r}, steps_per_epoch={self.steps_per_epoch!r}."
+            )
+        p = self.pct_start
+        if isinstance(p, bool) or not isinstance(p, float) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"OneCycleLR: Expected float between 0 and 1 pct_start, but got pct_start={p!r}.")
+        check_choice(c, "anneal_strategy", self.anneal_strategy, ("cos", "linear"))
+        for name in ("cycle_momentum", "three_phase"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"OneCycleLR: {name} must be a bool, got {name}={getattr(self, name)!r}.")
+        _set(self, "max_lr", check_lr(c, "max_lr", self.max_lr))
+        _set(self, "base_momentum", per_group(c, "base_momentum", self.base_momentum))
+        _set(self, "max_momentum", per_group(c, "max_momentum", self.max_momentum))
+        for name in ("div_factor", "final_div_factor"):
+            v = check_float(c, name, getattr(self, name))
+            if not isinstance(v, jax.core.Tracer) and v <= 0:
+                raise ValueError(f"OneCycleLR: {name} must be > 0 (the LR is divided by it), got {name}={v!r}.")
+            _set(self, name, v)
+        check_lengths(c, max_lr=self.max_lr, base_momentum=self.base_momentum, max_momentum=self.max_momentum)
+        ends = self._ends
+        starts = (0.0,) + ends[:-1]
+        if ends[0] == 0.0:
+            raise ValueError(
+                f"OneCycleLR: the warm-up phase has zero length (pct_start * total_steps = {p} * {self._total} "
+                f"= 1), so torch divides by zero at construction (ZeroDivisionError); choose pct_start so that "
+                f"pct_start * total_steps != 1."
+            )
+        if ends[-1] == starts[-1]:
+            raise ValueError(
+                f"OneCycleLR: the last phase has zero length (pct_start={p}, three_phase={self.three_phase}, "
+                f"total_steps={self._total}), so torch divides by zero at step {self._total} "
+                f"(ZeroDivisionError); use pct_start < {0.5 if self.three_phase else 1.0}."
+            )
+
+    @property
+    def _total(self) -> int:
+        return self.total_steps if self.total_steps is not None else self.epochs * self.steps_per_epoch
+
+    @property
+    def _ends(self) -> tuple[float, ...]:
+        T, p = self._total, self.pct_start
+        if self.three_phase:
+            return (float(p * T) - 1, float(2 * p * T) - 2, T - 1.0)
+        return (float(p * T) - 1, T - 1.0)
+
+    @property
+    def _base(self):
+        return self.max_lr
+
+    def _check_step(self, step):
+        if isinstance(step, numbers.Integral) and step > self._total:
+            raise ValueError(
+                f"OneCycleLR: Tried to step {step} times. The specified number of total steps is {self._total}. "
+                f"torch raises here: indices 0..total_steps are the whole schedule (index total_steps already "
+                f"extrapolates past min_lr). Make total_steps cover every optimizer step of the run, e.g. "
+                f"total_steps=epochs * steps_per_epoch, or stop stepping at the end."
+            )
+
+    def _phases(self, e, dtype, points):
+        """Anneal between ``points[i] -> points[i + 1]`` in the phase that step ``e`` falls in."""
+        e = jnp.minimum(e, self._total)
+        ef = e.astype(dtype)
+        ends = self._ends
+        starts = (0.0,) + ends[:-1]
+
+        def anneal(s, t, pct):
+            if self.anneal_strategy == "cos":
+                c = jnp.cos(jnp.pi * pct / 2)
+                return t + (s - t) * (c * c)
+            return (t - s) * pct + s
+
+        out = None
+        for i in reversed(range(len(ends))):
+            span = ends[i] - starts[i]
+            pct = (ef - starts[i]) / (span if span != 0 else 1.0)
+            val = anneal(points[i], points[i + 1], pct)
+            if out is None:
+                out = val
+            else:
+                # e <= end  <=>  e <= floor(end) for integer e (no float rounding of large steps)
+                out = jnp.where(e <= math.floor(ends[i]), val, out)
+        return out
+
+    def _value(self, e, dtype):
+        hi = arr(self.max_lr, dtype)
+        init = hi / arr(self.div_factor, dtype)
+        low = init / arr(self.final_div_factor, dtype)
+        pts = (init, hi, init, low) if self.three_phase else (init, hi, low)
+        return self._phases(e, dtype, pts)
+
+    def momentum(self, step) -> Array:
+        """The momentum (or Adam ``b1``) torch holds after ``step`` calls of ``scheduler.step()``."""
+        if not self.cycle_momentum:
+            raise ValueError("OneCycleLR: momentum is not cycled with cycle_momentum=False.")
+        from ._base import as_step, float_dtype
+
+        self._check_step(step)
+        e = as_step(step, "OneCycleLR")
+        dtype = float_dtype()
+        lo, hi = arr(self.base_momentum, dtype), arr(self.max_momentum, dtype)
+        pts = (hi, lo, hi, hi) if self.three_phase else (hi, lo, hi)
+        out = self._phases(e, dtype, pts)
+        groups = self.num_groups
+        return out if groups is None else jnp.broadcast_to(out, out.shape[:-1] + (groups,) if out.ndim else (groups,))
+
+    def _check_in_composite(self, owner, index):
+        raise ValueError(
+            f"{owner}: schedulers[{index}] is a OneCycleLR, which jaxsched does not compose: torch's OneCycleLR "
+            f"overwrites the optimizer's initial_lr, so its effect on the other members depends on construction "
+            f"order. Use it on its own."
+        )
+
+
+@schedule_class
+class CosineAnnealingWarmRestarts(Schedule):
+    """SGDR (Loshchilov & Hutter, 2017): torch.optim.lr_scheduler.CosineAnnealingWarmRestarts.
+
+    ``eta_min + (lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2`` with restarts after ``T_0``,
+    ``T_0 * T_mult``, ... steps, for ever (no horizon to unroll). Cycle boundaries are exact integers
+    (torch's ``step()``), not torch's ``step(epoch)`` log formula, which rounds down at some restarts.
+
+    >>> import jaxsched
+    >>> s = jaxsched.CosineAnnealingWarmRestarts(0.1, T_0=3, T_mult=2)
+    >>> [round(float(s(k)), 6) for k in range(5)]
+    [0.1, 0.075, 0.025, 0.1, 0.093301]
+    """
+
+    lr: LR
+    T_0: int
+    T_mult: int = 1
+    eta_min: float = 0.0
+
+    _leaves = ("lr", "eta_min")
+
+    def __post_init__(self):
+        c = "CosineAnnealingWarmRestarts"
+        _set(self, "lr", check_lr(c, "lr", self.lr))
+        t0 = self.T_0
+        if isinstance(t0, bool) or not isinstance(t0, numbers.Integral) or t0 <= 0:
+            raise ValueError(f"{c}: Expected positive integer T_0, but got T_0={t0!r}.")
+        tm = self.T_mult
+        if isinstance(tm, bool) or not isinstance(tm, numbers.Integral) or tm < 1:
+            raise ValueError(f"{c}: Expected integer T_mult >= 1, but got T_mult={tm!r}.")
+        _set(self, "T_0", int(t0))
+        _set(self, "T_mult", int(tm))
+        eta = self.eta_min
+        if isinstance(eta, bool) or not isinstance(eta, (numbers.Real, jax.Array)):
+            raise ValueError(f"{c}: Expected float or int eta_min, but got eta_min={eta!r} of type {type(eta)}.")
+        _set(self, "eta_min", check_float(c, "eta_min", eta))
+
+    def _cycle(self, e):
+        """``(T_cur, T_i)`` as integer arrays."""
+        t0, tm = self.T_0, self.T_mult
+        if tm == 1:
+            return e % t0, jnp.full_like(e, t0)
+        limit = int_max()
+        starts, lengths = [], []
+        n = 0
+        while True:
+            s = t0 * (tm ** n - 1) // (tm - 1)
+            if s > limit:
+                break
+            starts.append(s)
+            lengths.append(min(t0 * tm ** n, limit))
+            n += 1
+        starts.append(limit)  # sentinel: no step reaches it
+        lengths.append(limit)
+        S = jnp.asarray(starts, e.dtype)
+        L = jnp.asarray(lengths, e.dtype)
+        ftype = jnp.float64 if e.dtype == jnp.int64 else jnp.float32
+        est = jnp.floor(jnp.log(e.astype(ftype) / t0 * (tm - 1) + 1) / math.log(tm)).astype(e.dtype)
+        est = jnp.clip(est, 0, len(starts) - 2)
+        est = est - (e < S[est]).astype(e.dtype)
+        est = jnp.clip(est, 0, len(starts) - 2)
+        est = est + (e >= S[est + 1]).astype(e.dtype)
+        est = jnp.clip(est, 0, len(starts) - 2)
+        return e - S[est], L[est]
+
+    def _value(self, e, dtype):
+        b, eta = arr(self.lr, dtype), arr(self.eta_min, dtype)
+        t_cur, t_i = self._cycle(e)
+        c = jnp.cos(jnp.pi * (t_cur.astype(dtype) / t_i.astype(dtype)) / 2)
+        return eta + (b - eta) * (c * c)
+
+
+@schedule_class
+class SWALR(Schedule):
+    """Anneal to ``swa_lr`` over ``anneal_epochs`` steps: torch.optim.swa_utils.SWALR.
+
+    ``lr_e = swa_lr * a(e) + lr * (1 - a(e))`` with ``a`` the cosine (``(1 - cos(pi t)) / 2``) or linear
+    ramp of ``t = e / anneal_epochs``, then ``swa_lr``. ``lr`` is the LR the optimizer holds when SWALR is
+    created; after a SequentialLR milestone SWALR anneals from whatever LR the previous schedule left.
+
+    >>> import jaxsched
+    >>> s = jaxsched.SWALR(0.1, swa_lr=0.01, anneal_epochs=4, anneal_strategy="linear")
+    >>> [round(float(s(k)), 6) for k in range(6)]
+    [0.1, 0.0775, 0.055, 0.0325, 0.01, 0.01]
+    """
+
+    lr: LR
+    swa_lr: LR
+    anneal_epochs: int = 10
+    anneal_strategy: str = "cos"
+
+    _leaves = ("lr", "swa_lr")
+    _uses_prev = True
+
+    def __post_init__(self):
+        c = "SWALR"
+        _set(self, "lr", check_lr(c, "lr", self.lr))
+        _set(self, "swa_lr", check_lr(c, "swa_lr", self.swa_lr))
+        check_lengths(c, lr=self.lr, swa_lr=self.swa_lr)
+        check_choice(c, "anneal_strategy", self.anneal_strategy, ("cos", "linear"))
+        a = self.anneal_epochs
+        if isinstance(a, bool) or not isinstance(a, numbers.Integral) or a < 0:
+            raise ValueError(f"SWALR: anneal_epochs must be equal or greater than 0, got anneal_epochs={a!r}.")
+        _set(self, "anneal_epochs", int(a))
+
+    def _ramp(self, t):
+        return jnp.sin(jnp.pi * t / 2) ** 2 if self.anneal_strategy == "cos" else t
+
+    def _alpha(self, step, dtype):
+        """torch's ``alpha`` at its step counter ``step`` (``_step_count - 1``)."""
+        A = self.anneal_epochs
+        if A == 0:
+            step = jnp.maximum(step, 1)
+        return self._ramp(jnp.clip(step.astype(dtype) / max(1, A), 0.0, 1.0))
+
+    def _anneal(self, start, j, dtype):
+        a = self._alpha(j, dtype)
+        return arr(self.swa_lr, dtype) * a + start * (1.0 - a)
+
+    def _value(self, e, dtype):
+        return self._anneal(arr(self.lr, dtype), e, dtype)
+
+    def _restart(self, prev, j, dtype):
+        return self._anneal(prev, j, dtype)
+
+    def _init_affine(self, dtype):
+        if self.anneal_epochs == 0:
+            return 0.0, arr(self.swa_lr, dtype)
+        return 1.0, 0.0
+
+    def _affine(self, e, dtype):
+        # torch inverts its previous interpolation to recover the start LR, then interpolates again: an
+        # affine map of the current LR.
+        swa = arr(self.swa_lr, dtype)
+        A_ep = self.anneal_epochs
+        step = jnp.maximum(e, 1) if A_ep == 0 else e
+        prev_a = self._ramp(jnp.clip((step - 1).astype(dtype) / max(1, A_ep), 0.0, 1.0))
+        a = self._alpha(e, dtype)
+        done = prev_a == 1.0
+        safe = jnp.where(done, 0.5, 1.0 - prev_a)
+        A = jnp.where(done, 0.0, (1.0 - a) / safe)
+        C = jnp.where(done, swa * a + swa * (1.0 - a), swa * a - (1.0 - a) * prev_a * swa / safe)
+        return A, C

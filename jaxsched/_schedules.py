@@ -1,0 +1,523 @@
+"""The schedules that scale the optimizer's initial LR: torch.optim.lr_scheduler's closed-form family."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Union
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from ._base import (
+    Array,
+    Schedule,
+    arr,
+    check_callable,
+    check_float,
+    check_int,
+    check_lengths,
+    check_lr,
+    host,
+    int_dtype,
+    int_pow,
+    schedule_class,
+)
+
+LR = Union[float, tuple]
+
+
+def _set(obj, name, value):
+    object.__setattr__(obj, name, value)
+
+
+def _call_groups(fn, e: Array, dtype, groups: int | None) -> Array:
+    """Evaluate a user callable (or a tuple of them, one per group) at step ``e`` as ``dtype``."""
+    if isinstance(fn, tuple):
+        return jnp.stack([jnp.asarray(f(e)).astype(dtype) for f in fn])
+    out = jnp.asarray(fn(e)).astype(dtype)
+    return out if groups is None else jnp.broadcast_to(out, (groups,))
+
+
+def _const_in_step(fn) -> bool:
+    """True when ``fn(step)`` does not depend on the step (MultiplicativeLR then has a closed form)."""
+    for f in fn if isinstance(fn, tuple) else (fn,):
+        closed = jax.make_jaxpr(f)(jnp.zeros((), int_dtype()))
+        dependent = {id(closed.jaxpr.invars[0])}
+        for eqn in closed.jaxpr.eqns:
+            if any(id(v) in dependent for v in eqn.invars):
+                dependent.update(id(v) for v in eqn.outvars)
+        if any(id(v) in dependent for v in closed.jaxpr.outvars):
+            return False
+    return True
+
+
+@schedule_class
+class LambdaLR(Schedule):
+    """``lr_e = lr * lr_lambda(e)``: torch.optim.lr_scheduler.LambdaLR.
+
+    ``lr_lambda`` receives the step as a traced integer array and must be written with ``jax.numpy``
+    (``jnp.where`` instead of ``if``). A tuple of callables gives one per parameter group.
+
+    Args:
+      lr: the optimizer's initial LR (a tuple for several parameter groups).
+      lr_lambda: ``e -> factor``, or a tuple of them.
+
+    >>> import jax.numpy as jnp, jaxsched
+    >>> s = jaxsched.LambdaLR(0.1, lr_lambda=lambda e: jnp.minimum(1.0, (e + 1) / 4))
+    >>> [round(float(s(k)), 6) for k in range(5)]
+    [0.025, 0.05, 0.075, 0.1, 0.1]
+    """
+
+    lr: LR
+    lr_lambda: Any
+
+    _leaves = ("lr",)
+
+    def __post_init__(self):
+        _set(self, "lr", check_lr("LambdaLR", "lr", self.lr))
+        groups = self.num_groups
+        if isinstance(self.lr_lambda, (list, tuple)) and groups is None:
+            groups = len(self.lr_lambda)
+            _set(self, "lr", (self.lr,) * groups)
+        _set(self, "lr_lambda", check_callable("LambdaLR", "lr_lambda", self.lr_lambda, groups))
+
+    def _value(self, e, dtype):
+        return arr(self.lr, dtype) * _call_groups(self.lr_lambda, e, dtype, self.num_groups)
+
+
+@schedule_class
+class MultiplicativeLR(Schedule):
+    """``lr_e = lr * prod_{j=1..e} lr_lambda(j)``: torch.optim.lr_scheduler.MultiplicativeLR.
+
+    torch multiplies the current LR by ``lr_lambda(e)`` at every step and never evaluates ``lr_lambda(0)``.
+    When ``lr_lambda`` does not depend on the step, ``s(e)`` is the closed form ``lr * f ** e``. Otherwise
+    ``s(e)`` must multiply ``e`` factors: it runs a loop of ``e`` iterations per call, which is fine for
+    plots and checks but not inside a training step; use :class:`jaxsched.Running` there (O(1) per step).
+
+    >>> import jaxsched
+    >>> s = jaxsched.MultiplicativeLR(0.1, lr_lambda=lambda e: 0.9)
+    >>> [round(float(s(k)), 6) for k in range(4)]
+    [0.1, 0.09, 0.081, 0.0729]
+    """
+
+    lr: LR
+    lr_lambda: Any
+
+    _leaves = ("lr",)
+    _multiplicative = True
+    _uses_prev = True
+
+    def __post_init__(self):
+        _set(self, "lr", check_lr("MultiplicativeLR", "lr", self.lr))
+        groups = self.num_groups
+        if isinstance(self.lr_lambda, (list, tuple)) and groups is None:
+            groups = len(self.lr_lambda)
+            _set(self, "lr", (self.lr,) * groups)
+        _set(self, "lr_lambda", check_callable("MultiplicativeLR", "lr_lambda", self.lr_lambda, groups))
+
+    @functools.cached_property
+    def step_independent(self) -> bool:
+        """Whether ``lr_lambda`` ignores the step (then ``s(e)`` is O(1))."""
+        return _const_in_step(self.lr_lambda)
+
+    def _f(self, e, dtype):
+        return _call_groups(self.lr_lambda, e, dtype, self.num_groups)
+
+    def _product(self, j, dtype):
+        """``prod_{i=1..j} f(i)``."""
+        if self.step_independent:
+            f = self._f(jnp.ones((), int_dtype()), dtype)
+            return _float_pow(f, j, dtype)
+        one = jnp.ones_like(self._f(jnp.ones((), int_dtype()), dtype))
+        return lax.fori_loop(
+            jnp.ones((), j.dtype), j + 1, lambda i, p: p * self._f(i, dtype), one
+        )
+
+    def _factor(self, e, dtype):
+        return self._product(e, dtype)
+
+    def _value(self, e, dtype):
+        return arr(self.lr, dtype) * self._product(e, dtype)
+
+    def _init_affine(self, dtype):
+        return 1.0, 0.0
+
+    def _affine(self, e, dtype):
+        return self._f(e, dtype), 0.0
+
+    def _restart(self, prev, j, dtype):
+        # At a SequentialLR milestone torch has no closed form for MultiplicativeLR: it applies f(0) to the
+        # LR the optimizer holds, then keeps multiplying.
+        return prev * self._f(jnp.zeros((), int_dtype()), dtype) * self._product(j, dtype)
+
+
+def _float_pow(x: Array, k: Array, dtype) -> Array:
+    """``x ** k`` for a float array ``x`` and an integer ``k >= 0`` (0 ** 0 == 1, NaN-free)."""
+    kf = k.astype(dtype)
+    mag = jnp.exp(kf * jnp.log(jnp.where(x == 0, 1.0, jnp.abs(x))))
+    mag = jnp.where((x == 0) & (k > 0), 0.0, mag)
+    return jnp.where((x < 0) & (k % 2 == 1), -mag, mag)
+
+
+@schedule_class
+class StepLR(Schedule):
+    """``lr_e = lr * gamma ** (e // step_size)``: torch.optim.lr_scheduler.StepLR.
+
+    >>> import jaxsched
+    >>> s = jaxsched.StepLR(0.1, step_size=3, gamma=0.5)
+    >>> [round(float(s(k)), 6) for k in range(7)]
+    [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025]
+    """
+
+    lr: LR
+    step_size: int
+    gamma: float = 0.1
+
+    _leaves = ("lr", "gamma")
+    _multiplicative = True
+
+    def __post_init__(self):
+        _set(self, "lr", check_lr("StepLR", "lr", self.lr))
+        _set(self, "step_size", check_int("StepLR", "step_size", self.step_size, minimum=1,
+                                          rule="a positive integer (torch raises ZeroDivisionError on the "
+                                               "first step for 0)"))
+        _set(self, "gamma", check_float("StepLR", "gamma", self.gamma))
+
+    def _factor(self, e, dtype):
+        return int_pow(self.gamma, e // self.step_size, dtype)
+
+    def _value(self, e, dtype):
+        return arr(self.lr, dtype) * self._factor(e, dtype)
+
+    def _init_affine(self, dtype):
+        return 1.0, 0.0
+
+    def _affine(self, e, dtype):
+        decay = (e % self.step_size) == 0
+        return jnp.where(decay, arr(self.gamma, dtype), jnp.ones((), dtype)), 0.0
+
+
+@schedule_class
+class MultiStepLR(Schedule):
+    """``lr_e = lr * gamma ** #{m in milestones : m <= e}``: torch.optim.lr_scheduler.MultiStepLR.
+
+    Milestones may repeat (torch counts them: a milestone listed twice decays by ``gamma ** 2``) and need
+    not be sorted; a milestone 0 applies at construction.
+
+    >>> import jaxsched
+    >>> s = jaxsched.MultiStepLR(0.1, milestones=[2, 4], gamma=0.1)
+    >>> [round(float(s(k)), 6) for k in range(6)]
+    [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
+    """
+
+    lr: LR
+    milestones: tuple
+    gamma: float = 0.1
+
+    _leaves = ("lr", "gamma")
+    _multiplicative = True
+
+    def __post_init__(self):
+        _set(self, "lr", check_lr("MultiStepLR", "lr", self.lr))
+        ms = self.milestones
+        if isinstance(ms, (int, float)) or not hasattr(ms, "__iter__"):
+            raise TypeError(f"MultiStepLR: milestones must be a list of integers, got milestones={ms!r}.")
+        ms = tuple(check_int("MultiStepLR", f"milestones[{i}]", m, minimum=0,
+                             rule=">= 0 (steps are counted from 0)") for i, m in enumerate(ms))
+        _set(self, "milestones", ms)
+        _set(self, "gamma", check_float("MultiStepLR", "gamma", self.gamma))
+
+    def _count(self, e):
+        if not self.milestones:
+            return jnp.zeros_like(e)
+        ms = jnp.asarray(sorted(self.milestones), int_dtype())
+        return jnp.sum(ms <= e[..., None], axis=-1, dtype=e.dtype)
+
+    def _value(self, e, dtype):
+        return arr(self.lr, dtype) * int_pow(self.gamma, self._count(e), dtype)
+
+    def _init_affine(self, dtype):
+        return int_pow(self.gamma, self._count(jnp.zeros((), int_dtype())), dtype), 0.0
+
+    def _affine(self, e, dtype):
+        if not self.milestones:
+            return 1.0, 0.0
+        ms = jnp.asarray(self.milestones, int_dtype())
+        hits = jnp.sum(ms == e, dtype=e.dtype)
+        return int_pow(self.gamma, hits, dtype), 0.0
+
+
+@schedule_class
+class ConstantLR(Schedule):
+    """``lr * factor`` for ``e < total_iters``, then ``lr``: torch.optim.lr_scheduler.ConstantLR.
+
+    With ``total_iters=0`` torch's ``step()`` applies ``factor`` at construction and never restores it.
+
+    >>> import jaxsched
+    >>> s = jaxsched.ConstantLR(0.1, factor=0.5, total_iters=2)
+    >>> [round(float(s(k)), 6) for k in range(4)]
+    [0.05, 0.05, 0.1, 0.1]
+    """
+
+    lr: LR
+    factor: float = 1.0 / 3
+    total_iters: int = 5
+
+    _leaves = ("lr", "factor")
+    _multiplicative = True
+
+    def __post_init__(self):
+        _set(self, "lr", check_lr("ConstantLR", "lr", self.lr))
+        f = check_float("ConstantLR", "factor", self.factor)
+        if not isinstance(f, jax.core.Tracer) and (f > 1.0 or f < 0):
+            raise ValueError(
+                f"ConstantLR: factor must be between 0 and 1 (Constant multiplicative factor expected to be "
+                f"between 0 and 1), got factor={f!r}."
+            )
+        _set(self, "factor", f)
+        t = check_int("ConstantLR", "total_iters", self.total_iters, minimum=0)
+        if f == 0 and t > 0:
+            raise ValueError(
+                f"ConstantLR: factor=0.0 with total_iters={t} makes torch divide by zero when it restores the "
+                f"LR at step {t} (ZeroDivisionError); use a factor > 0."
+            )
+        _set(self, "total_iters", t)
+
+    def _factor(self, e, dtype):
+        f = arr(self.factor, dtype)
+        if self.total_iters == 0:
+            return f * jnp.ones_like(e, dtype=dtype)
+        return jnp.where(e < self.total_iters, f, jnp.ones((), dtype))
+
+    def _value(self, e, dtype):
+        return arr(self.lr, dtype) * self._factor(e, dtype)
+
+    def _init_affine(self, dtype):
+        return arr(self.factor, dtype), 0.0
+
+    def _affine(self, e, dtype):
+        if self.total_iters == 0:
+            return 1.0, 0.0
+        restore = host(lambda f: 1.0 / f, lambda f: 1.0 / f, self.factor, dtype=dtype)
+        return jnp.where(e == self.total_iters, restore, jnp.ones((), dtype)), 0.0
+
+    def _restart(self, prev, j, dtype):
+        if self.total_iters == 0:  # torch's closed form at a milestone gives lr, and nothing changes after
+            return arr(self.lr, dtype) * jnp.ones_like(j, dtype=dtype)
+        return self._value(j, dtype)
+
+
+@schedule_class
+class LinearLR(Schedule):
+    """``lr * (start_factor + (end_factor - start_factor) * min(e, total_iters) / total_iters)``.
+
+    torch.optim.lr_scheduler.LinearLR. With ``total_iters=0`` torch stays at ``lr * start_factor``.
+
+    >>> import jaxsched
+    >>> s = jaxsched.LinearLR(0.1, start_factor=0.25, end_factor=1.0, total_iters=4)
+    >>> [round(float(s(k)), 6) for k in range(6)]
+    [0.025, 0.04375, 0.0625, 0.08125, 0.1, 0.1]
+    """
+
+    lr: LR
+    start_factor: float = 1.0 / 3
+    end_factor: float = 1.0
+    total_iters: int = 5
+
+    _leaves = ("lr", "start_factor", "end_factor")
+    _multiplicative = True
+
+    def __post_init__(self):
+        _set(self, "lr", check_lr("LinearLR", "lr", self.lr))
+        sf = check_float("LinearLR", "start_factor", self.start_factor)
+        if not isinstance(sf, jax.core.Tracer) and (sf > 1.0 or sf <= 0):
+            raise ValueError(
+                "LinearLR: start_factor must be greater than 0 and less or equal to 1 (Starting multiplicative "
+                f"factor expected to be greater than 0 and less or equal to 1), got start_factor={sf!r}."
+            )
+        ef = check_float("LinearLR", "end_factor", self.end_factor)
+        if not isinstance(ef, jax.core.Tracer) and (ef > 1.0 or ef < 0):
+            raise ValueError(
+                "LinearLR: end_factor must be between 0 and 1 (Ending multiplicative factor expected to be "
+                f"between 0 and 1), got end_factor={ef!r}."
+            )
+        _set(self, "start_factor", sf)
+        _set(self, "end_factor", ef)
+        _set(self, "total_iters", check_int("LinearLR", "total_iters", self.total_iters, minimum=0))
+
+    def _factor(self, e, dtype):
+        sf, ef = arr(self.start_factor, dtype), arr(self.end_factor, dtype)
+        if self.total_iters == 0:
+            return sf * jnp.ones_like(e, dtype=dtype)
+        frac = jnp.minimum(e, self.total_iters).astype(dtype) / self.total_iters
+        return sf + (ef - sf) * frac
+
+    def _value(self, e, dtype):
+        return arr(self.lr, dtype) * self._factor(e, dtype)
+
+    def _init_affine(self, dtype):
+        return arr(self.start_factor, dtype), 0.0
+
+    def _affine(self, e, dtype):
+        if self.total_iters == 0:
+            return 1.0, 0.0
+        sf, ef = arr(self.start_factor, dtype), arr(self.end_factor, dtype)
+        d = ef - sf
+        denom = self.total_iters * sf + (e - 1).astype(dtype) * d
+        ratio = 1.0 + d / jnp.where(denom == 0, 1.0, denom)
+        return jnp.where(e > self.total_iters, jnp.ones((), dtype), ratio), 0.0
+
+    def _check_in_composite(self, owner, index):
+        if self.total_iters == 0 and owner == "SequentialLR" and index > 0:
+            raise ValueError(
+                f"SequentialLR: schedulers[{index}]=LinearLR(total_iters=0) cannot follow a milestone: torch "
+                f"restarts it with its closed form, which divides by total_iters (ZeroDivisionError)."
+            )
+
+
+@schedule_class
+class ExponentialLR(Schedule):
+    """``lr_e = lr * gamma ** e``: torch.optim.lr_scheduler.ExponentialLR.
+
+    >>> import jaxsched
+    >>> s = jaxsched.ExponentialLR(0.1, gamma=0.9)
+    >>> [round(float(s(k)), 6) for k in range(4)]
+    [0.1, 0.09, 0.081, 0.0729]
+    """
+
+    lr: LR
+    gamma: float
+
+    _leaves = ("lr", "gamma")
+    _multiplicative = True
+
+    def __post_init__(self):
+        _set(self, "lr", check_lr("ExponentialLR", "lr", self.lr))
+        _set(self, "gamma", check_float("ExponentialLR", "gamma", self.gamma))
+
+    def _factor(self, e, dtype):
+        return int_pow(self.gamma, e, dtype)
+
+    def _value(self, e, dtype):
+        return arr(self.lr, dtype) * self._factor(e, dtype)
+
+    def _init_affine(self, dtype):
+        return 1.0, 0.0
+
+    def _affine(self, e, dtype):
+        return arr(self.gamma, dtype), 0.0
+
+
+@schedule_class
+class PolynomialLR(Schedule):
+    """``lr_e = lr * (1 - min(e, total_iters) / total_iters) ** power``: torch's PolynomialLR.
+
+    Exactly 0 from ``total_iters`` on (``power > 0``); never NaN under jit (optax's polynomial_schedule is).
+
+    >>> import jaxsched
+    >>> s = jaxsched.PolynomialLR(0.1, total_iters=4, power=1.0)
+    >>> [round(float(s(k)), 6) for k in range(6)]
+    [0.1, 0.075, 0.05, 0.025, 0.0, 0.0]
+    """
+
+    lr: LR
+    total_iters: int = 5
+    power: float = 1.0
+
+    _leaves = ("lr", "power")
+    _multiplicative = True
+
+    def __post_init__(self):
+        _set(self, "lr", check_lr("PolynomialLR", "lr", self.lr))
+        _set(self, "total_iters", check_int("PolynomialLR", "total_iters", self.total_iters, minimum=0))
+        p = check_float("PolynomialLR", "power", self.power)
+        if not isinstance(p, jax.core.Tracer) and p < 0 and self.total_iters > 0:
+            raise ValueError(
+                f"PolynomialLR: power must be >= 0 (torch raises ZeroDivisionError at step total_iters="
+                f"{self.total_iters}, where it computes 0.0 ** power), got power={p!r}."
+            )
+        _set(self, "power", p)
+
+    def _factor(self, e, dtype):
+        if self.total_iters == 0:
+            return jnp.ones_like(e, dtype=dtype)
+        left = (self.total_iters - jnp.minimum(e, self.total_iters)).astype(dtype) / self.total_iters
+        p = arr(self.power, dtype)
+        # 0 ** p: 0 for p > 0, 1 for p == 0 (as in Python); never log(0) * 0.
+        safe = jnp.where(left == 0, 1.0, left)
+        out = jnp.exp(p * jnp.log(safe))
+        return jnp.where(left == 0, jnp.where(p == 0, 1.0, 0.0), out)
+
+    def _value(self, e, dtype):
+        return arr(self.lr, dtype) * self._factor(e, dtype)
+
+    def _init_affine(self, dtype):
+        return 1.0, 0.0
+
+    def _affine(self, e, dtype):
+        if self.total_iters == 0:
+            return 1.0, 0.0
+        num = self._factor(e, dtype)
+        den = self._factor(e - 1, dtype)
+        ratio = jnp.where(den == 0, jnp.where(num == 0, 0.0, 1.0), num / jnp.where(den == 0, 1.0, den))
+        return jnp.where(e > self.total_iters, jnp.ones((), dtype), ratio), 0.0
+
+    def _check_in_composite(self, owner, index):
+        if self.total_iters == 0 and owner == "SequentialLR" and index > 0:
+            raise ValueError(
+                f"SequentialLR: schedulers[{index}]=PolynomialLR(total_iters=0) cannot follow a milestone: "
+                f"torch restarts it with its closed form, which divides by total_iters (ZeroDivisionError)."
+            )
+
+
+@schedule_class
+class CosineAnnealingLR(Schedule):
+    """``eta_min + (lr - eta_min) * (1 + cos(pi * e / T_max)) / 2``: torch's CosineAnnealingLR.
+
+    Not clamped: past ``T_max`` the LR climbs back and reaches ``lr`` again at ``2 * T_max`` (torch is
+    periodic; optax's cosine_decay_schedule clamps).
+
+    >>> import jaxsched
+    >>> s = jaxsched.CosineAnnealingLR(0.1, T_max=3)
+    >>> [round(float(s(k)), 6) for k in range(8)]
+    [0.1, 0.075, 0.025, 0.0, 0.025, 0.075, 0.1, 0.075]
+    """
+
+    lr: LR
+    T_max: int
+    eta_min: float = 0.0
+
+    _leaves = ("lr", "eta_min")
+
+    def __post_init__(self):
+        _set(self, "lr", check_lr("CosineAnnealingLR", "lr", self.lr))
+        _set(self, "T_max", check_int("CosineAnnealingLR", "T_max", self.T_max, minimum=1,
+                                      rule="a positive integer (torch raises ZeroDivisionError on the first "
+                                           "step for 0)"))
+        _set(self, "eta_min", check_float("CosineAnnealingLR", "eta_min", self.eta_min))
+
+    def _value(self, e, dtype):
+        b, eta = arr(self.lr, dtype), arr(self.eta_min, dtype)
+        r = e % (2 * self.T_max)
+        # (1 + cos(pi r / T)) / 2 == cos(pi r / (2 T)) ** 2, without the cancellation near r = T.
+        c = jnp.cos(jnp.pi * r.astype(dtype) / (2 * self.T_max))
+        return eta + (b - eta) * (c * c)
+
+    def _init_affine(self, dtype):
+        return 1.0, 0.0
+
+    def _affine(self, e, dtype):
+        T = self.T_max
+        b, eta = arr(self.lr, dtype), arr(self.eta_min, dtype)
+        r = e % (2 * T)
+        rp = (e - 1) % (2 * T)
+        num = jnp.cos(jnp.pi * r.astype(dtype) / (2 * T)) ** 2
+        den = jnp.cos(jnp.pi * rp.astype(dtype) / (2 * T)) ** 2
+        ratio = num / jnp.where(den == 0, 1.0, den)
+        additive = rp == T  # torch's `(e - 1 - T) % (2 T) == 0` branch adds (b - eta) (1 - cos(pi / T)) / 2
+        bump = (b - eta) * jnp.sin(jnp.pi / (2 * T)) ** 2
+        A = jnp.where(additive, jnp.ones((), dtype), ratio)
+        C = jnp.where(additive, bump, eta * (1.0 - ratio))
+        return A, C
