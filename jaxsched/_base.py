@@ -72,6 +72,14 @@ def as_step(step, cls_name: str) -> Array:
     return jnp.maximum(step.astype(int_dtype()), 0)
 
 
+def map_steps(fn: Callable[[Array], Array], e: Array) -> Array:
+    """``fn`` on a scalar step, mapped over an array of steps: output shape ``e.shape + fn's shape``."""
+    if e.ndim == 0:
+        return fn(e)
+    flat = jax.vmap(fn)(e.reshape(-1))
+    return flat.reshape(e.shape + flat.shape[1:])
+
+
 def arr(x, dtype) -> Array:
     """A hyperparameter (float, tuple of floats, or a traced leaf) as an array of ``dtype``."""
     if isinstance(x, tuple):
@@ -329,7 +337,8 @@ class Schedule:
         """The LR torch holds after ``step`` calls of ``scheduler.step()`` (0 = right after construction)."""
         e = as_step(step, type(self).__name__)
         self._check_step(step)
-        return self._value(e, float_dtype())
+        dtype = float_dtype()
+        return map_steps(lambda x: self._value(x, dtype), e)
 
     @property
     def num_groups(self) -> int | None:

@@ -14,15 +14,18 @@ from ._base import (
     Array,
     Schedule,
     arr,
+    as_step,
     check_callable,
     check_choice,
     check_float,
     check_int,
     check_lengths,
     check_lr,
+    float_dtype,
     int_dtype,
     int_max,
     int_pow,
+    map_steps,
     per_group,
     schedule_class,
 )
@@ -152,14 +155,11 @@ class CyclicLR(Schedule):
         """The momentum (or Adam ``b1``) torch holds after ``step`` calls of ``scheduler.step()``."""
         if not self.cycle_momentum:
             raise ValueError("CyclicLR: momentum is not cycled with cycle_momentum=False.")
-        from ._base import as_step, float_dtype
-
         e = as_step(step, "CyclicLR")
         dtype = float_dtype()
         lo, hi = arr(self.base_momentum, dtype), arr(self.max_momentum, dtype)
-        out = hi - (hi - lo) * self._scale(e, dtype)
-        groups = self.num_groups
-        return out if groups is None else jnp.broadcast_to(out, out.shape[:-1] + (groups,) if out.ndim else (groups,))
+        shape = () if self.num_groups is None else (self.num_groups,)
+        return map_steps(lambda x: jnp.broadcast_to(hi - (hi - lo) * self._scale(x, dtype), shape), e)
 
     def _check_in_composite(self, owner, index):
         raise ValueError(
@@ -277,29 +277,31 @@ class OneCycleLR(Schedule):
             )
 
     def _phases(self, e, dtype, points):
-        """Anneal between ``points[i] -> points[i + 1]`` in the phase that step ``e`` falls in."""
+        """Anneal between ``points[i] -> points[i + 1]`` in the phase that step ``e`` falls in.
+
+        The phase's start, length and end points are selected first, so each step costs one cosine.
+        """
         e = jnp.minimum(e, self._total)
-        ef = e.astype(dtype)
         ends = self._ends
         starts = (0.0,) + ends[:-1]
+        spans = tuple((end - start) or 1.0 for start, end in zip(starts, ends))  # zero spans are never used
 
-        def anneal(s, t, pct):
-            if self.anneal_strategy == "cos":
-                c = jnp.cos(jnp.pi * pct / 2)
-                return t + (s - t) * (c * c)
-            return (t - s) * pct + s
-
-        out = None
-        for i in reversed(range(len(ends))):
-            span = ends[i] - starts[i]
-            pct = (ef - starts[i]) / (span if span != 0 else 1.0)
-            val = anneal(points[i], points[i + 1], pct)
-            if out is None:
-                out = val
-            else:
+        def pick(values):
+            out = values[-1]
+            for i in reversed(range(len(ends) - 1)):
                 # e <= end  <=>  e <= floor(end) for integer e (no float rounding of large steps)
-                out = jnp.where(e <= math.floor(ends[i]), val, out)
-        return out
+                out = jnp.where(e <= math.floor(ends[i]), values[i], out)
+            return out
+
+        start = pick([jnp.asarray(x, dtype) for x in starts])
+        span = pick([jnp.asarray(x, dtype) for x in spans])
+        pct = (e.astype(dtype) - start) / span
+        src = pick(list(points[:-1]))
+        dst = pick(list(points[1:]))
+        if self.anneal_strategy == "cos":
+            c = jnp.cos(jnp.pi * pct / 2)
+            return dst + (src - dst) * (c * c)
+        return (dst - src) * pct + src
 
     def _value(self, e, dtype):
         hi = arr(self.max_lr, dtype)
@@ -312,16 +314,13 @@ class OneCycleLR(Schedule):
         """The momentum (or Adam ``b1``) torch holds after ``step`` calls of ``scheduler.step()``."""
         if not self.cycle_momentum:
             raise ValueError("OneCycleLR: momentum is not cycled with cycle_momentum=False.")
-        from ._base import as_step, float_dtype
-
         self._check_step(step)
         e = as_step(step, "OneCycleLR")
         dtype = float_dtype()
         lo, hi = arr(self.base_momentum, dtype), arr(self.max_momentum, dtype)
         pts = (hi, lo, hi, hi) if self.three_phase else (hi, lo, hi)
-        out = self._phases(e, dtype, pts)
-        groups = self.num_groups
-        return out if groups is None else jnp.broadcast_to(out, out.shape[:-1] + (groups,) if out.ndim else (groups,))
+        shape = () if self.num_groups is None else (self.num_groups,)
+        return map_steps(lambda x: jnp.broadcast_to(self._phases(x, dtype, pts), shape), e)
 
     def _check_in_composite(self, owner, index):
         raise ValueError(
