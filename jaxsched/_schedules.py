@@ -235,8 +235,11 @@ class MultiStepLR(Schedule):
         ms = jnp.asarray(sorted(self.milestones), int_dtype())
         return jnp.sum(ms <= e[..., None], axis=-1, dtype=e.dtype)
 
+    def _factor(self, e, dtype):
+        return int_pow(self.gamma, self._count(e), dtype)
+
     def _value(self, e, dtype):
-        return arr(self.lr, dtype) * int_pow(self.gamma, self._count(e), dtype)
+        return arr(self.lr, dtype) * self._factor(e, dtype)
 
     def _init_affine(self, dtype):
         return int_pow(self.gamma, self._count(jnp.zeros((), int_dtype())), dtype), 0.0
