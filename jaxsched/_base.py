@@ -342,8 +342,11 @@ class Schedule:
 
     @property
     def num_groups(self) -> int | None:
-        """Number of parameter groups (``None`` when every argument is a scalar: ``s(step)`` is a scalar)."""
-        return num_groups(*(getattr(self, f.name) for f in dataclasses.fields(self)))
+        """Number of parameter groups (``None`` when every argument is a scalar: ``s(step)`` is a scalar).
+
+        Only float hyperparameters (the pytree leaves) are per group: MultiStepLR's milestones are a tuple too.
+        """
+        return num_groups(*(getattr(self, n) for n in self._leaves))
 
     def to_config(self) -> dict:
         """A JSON-serialisable description: ``{"name": "StepLR", "args": {...}}``."""
