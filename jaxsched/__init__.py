@@ -16,6 +16,10 @@ from ._cyclic import CosineAnnealingWarmRestarts as CosineAnnealingWarmRestarts
 from ._cyclic import CyclicLR as CyclicLR
 from ._cyclic import OneCycleLR as OneCycleLR
 from ._cyclic import SWALR as SWALR
+from ._epochs import Offset as Offset
+from ._epochs import PerEpoch as PerEpoch
+from ._plateau import PlateauState as PlateauState
+from ._plateau import ReduceLROnPlateau as ReduceLROnPlateau
 from ._schedules import ConstantLR as ConstantLR
 from ._schedules import CosineAnnealingLR as CosineAnnealingLR
 from ._schedules import ExponentialLR as ExponentialLR
@@ -27,11 +31,15 @@ from ._schedules import PolynomialLR as PolynomialLR
 from ._schedules import StepLR as StepLR
 from ._spec import SpecError as SpecError
 from ._spec import parse_spec as parse_spec
+from ._torch import from_torch as from_torch
+from . import optim as optim  # noqa: E402 - optax wiring helpers, jaxsched.optim.*
 
 __version__ = "0.1.0"
 
 #: The schedule classes that mirror a torch scheduler, by torch's name.
-SCHEDULES = {name: cls for name, cls in _REGISTRY.items() if not name.startswith("_")}
+SCHEDULES = {name: cls for name, cls in _REGISTRY.items()
+             if not name.startswith("_") and isinstance(cls, type) and issubclass(cls, Schedule)
+             and not getattr(cls, "_wrapper", False)}
 
 __all__ = [
     "ChainedScheduler",
@@ -44,8 +52,12 @@ __all__ = [
     "LinearLR",
     "MultiStepLR",
     "MultiplicativeLR",
+    "Offset",
     "OneCycleLR",
+    "PerEpoch",
+    "PlateauState",
     "PolynomialLR",
+    "ReduceLROnPlateau",
     "Running",
     "RunningState",
     "SCHEDULES",
@@ -55,5 +67,7 @@ __all__ = [
     "SpecError",
     "StepLR",
     "from_config",
+    "from_torch",
+    "optim",
     "parse_spec",
 ]
