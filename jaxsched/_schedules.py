@@ -22,6 +22,7 @@ from ._base import (
     host,
     int_dtype,
     int_pow,
+    is_concrete,
     schedule_class,
 )
 
@@ -236,13 +237,21 @@ class MultiStepLR(Schedule):
         return jnp.sum(ms <= e[..., None], axis=-1, dtype=e.dtype)
 
     def _factor(self, e, dtype):
-        return int_pow(self.gamma, self._count(e), dtype)
+        ms = sorted(self.milestones)
+        if not is_concrete(self.gamma) or len(ms) > 32:
+            return int_pow(self.gamma, self._count(e), dtype)
+        # Piecewise constant: a chain of selects between gamma ** k, each computed once on the host in float64
+        # (torch's closed form), instead of a count and an exp per step.
+        out = jnp.ones(e.shape, dtype)
+        for k, m in enumerate(ms, start=1):
+            out = jnp.where(e >= m, jnp.asarray(np.float64(self.gamma) ** k, dtype), out)
+        return out
 
     def _value(self, e, dtype):
         return arr(self.lr, dtype) * self._factor(e, dtype)
 
     def _init_affine(self, dtype):
-        return int_pow(self.gamma, self._count(jnp.zeros((), int_dtype())), dtype), 0.0
+        return self._factor(jnp.zeros((), int_dtype()), dtype), 0.0
 
     def _affine(self, e, dtype):
         if not self.milestones:
@@ -450,7 +459,7 @@ class PolynomialLR(Schedule):
         p = arr(self.power, dtype)
         # 0 ** p: 0 for p > 0, 1 for p == 0 (as in Python); never log(0) * 0.
         safe = jnp.where(left == 0, 1.0, left)
-        out = jnp.exp(p * jnp.log(safe))
+        out = safe ** p  # XLA turns a constant integer power into multiplications (no exp/log per step)
         return jnp.where(left == 0, jnp.where(p == 0, 1.0, 0.0), out)
 
     def _value(self, e, dtype):
