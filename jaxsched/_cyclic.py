@@ -9,6 +9,7 @@ from typing import Any, Callable, Union
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from ._base import (
     Array,
@@ -373,6 +374,15 @@ class CosineAnnealingWarmRestarts(Schedule):
         if tm == 1:
             return e % t0, jnp.full_like(e, t0)
         limit = int_max()
+        if tm == 2:
+            # Cycle n starts at t0 * (2**n - 1), so n = floor(log2(e // t0 + 1)): a count of leading zeros,
+            # with no log and no table lookups. The same values as the general path below.
+            # Unsigned, so that e // t0 + 1 cannot overflow; start <= e fits e's dtype.
+            u = jnp.uint64 if e.dtype == jnp.int64 else jnp.uint32
+            q = lax.div(e, jnp.asarray(t0, e.dtype)).astype(u) + 1  # e >= 0: truncation is floor division
+            n = (jnp.iinfo(u).bits - 1) - lax.clz(q)
+            start = (t0 * (jnp.left_shift(jnp.ones_like(q), n) - 1)).astype(e.dtype)
+            return e - start, jnp.where(start > limit - t0, limit, start + t0)
         starts, lengths = [], []
         n = 0
         while True:
