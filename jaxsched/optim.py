@@ -51,16 +51,25 @@ def _momentum_name(factory, fn_name: str) -> str:
     )
 
 
+def _is_constant(schedule) -> bool:
+    if isinstance(schedule, tuple):
+        return len(schedule) > 0 and all(_is_constant(x) for x in schedule)
+    return isinstance(schedule, (int, float)) and not isinstance(schedule, bool)
+
+
 def _check_schedule(schedule, fn_name: str):
-    ok = isinstance(schedule, (Schedule, Running, ReduceLROnPlateau, Accumulate))
+    ok = isinstance(schedule, (Schedule, Running, ReduceLROnPlateau, Accumulate)) or _is_constant(schedule)
     if not ok:
         raise TypeError(
-            f"{fn_name}: schedule must be a jaxsched schedule, Running, ReduceLROnPlateau or accumulate(...), "
-            f"got schedule={schedule!r}."
+            f"{fn_name}: schedule must be a jaxsched schedule, Running, ReduceLROnPlateau, accumulate(...), or "
+            f"a constant LR (a float, or a tuple of floats for groups, to be set with set_lr), got "
+            f"schedule={schedule!r}."
         )
 
 
 def _groups(schedule):
+    if _is_constant(schedule):
+        return len(schedule) if isinstance(schedule, tuple) else None
     inner = _inner(schedule)
     if isinstance(inner, Accumulate):
         inner = inner.plateau
@@ -81,7 +90,8 @@ def scheduled(factory: Callable[..., optax.GradientTransformation], schedule, *,
     (``optax.sgd``) or ``b1`` (``optax.adam`` and friends) follows ``schedule.momentum`` as torch's
     ``momentum`` / ``betas[0]`` does. ``schedule`` may also be :class:`jaxsched.Running`,
     :class:`jaxsched.ReduceLROnPlateau` (then pass the metric to every update:
-    ``opt.update(grads, state, params, value=loss)``) or :func:`accumulate`.
+    ``opt.update(grads, state, params, value=loss)``), :func:`accumulate`, or a constant float that
+    :func:`set_lr` changes (the per-epoch plateau pattern).
 
     Args:
       factory: an optax optimizer factory, e.g. ``optax.sgd`` or ``optax.adam``.
@@ -156,6 +166,8 @@ def grouped(factory: Callable[..., optax.GradientTransformation], schedule, labe
     listed in ``group_names`` (group ``i`` is ``group_names[i]``). Built on ``optax.multi_transform``
     with one :func:`scheduled` optimizer per group, so per-group cycled momentum follows too; stateful
     schedules (Running, ReduceLROnPlateau) keep one copy of their state per group, all stepped alike.
+    ``schedule`` may also be a tuple of constant LRs, which :func:`set_lr` changes (the plateau stepped
+    once per epoch by the training loop).
 
     >>> import jax.numpy as jnp, optax, jaxsched
     >>> s = jaxsched.StepLR((0.1, 0.01), step_size=1, gamma=0.5)
@@ -190,7 +202,10 @@ def grouped(factory: Callable[..., optax.GradientTransformation], schedule, labe
     transforms = {}
     for i, name in enumerate(names):
         kw = dict(kwargs)
-        kw["learning_rate"] = _Pick(schedule, i) if stateful else _pick(schedule, i)
+        if _is_constant(schedule):
+            kw["learning_rate"] = float(schedule[i])
+        else:
+            kw["learning_rate"] = _Pick(schedule, i) if stateful else _pick(schedule, i)
         if cycles:
             kw[mom_name] = _pick(_inner(schedule).momentum, i)
         transforms[name] = optax.inject_hyperparams(factory, hyperparam_dtype=hyperparam_dtype)(**kw)
@@ -211,7 +226,7 @@ def set_lr(opt_state, lr, *, name: str = "learning_rate", group_names: Sequence 
     The torch pattern for ReduceLROnPlateau: the training loop steps the plateau once per epoch and the
     optimizer uses its LR from then on::
 
-        opt = optax.inject_hyperparams(optax.sgd)(learning_rate=plateau.lr)   # or jaxsched.optim.grouped
+        opt = jaxsched.optim.scheduled(optax.sgd, plateau.lr)   # a constant LR (grouped() for a tuple)
         pstate = plateau.init()
         for epoch in range(epochs):
             ...  # updates
@@ -237,6 +252,12 @@ def set_lr(opt_state, lr, *, name: str = "learning_rate", group_names: Sequence 
     def set_one(st, value):
         if name not in st.hyperparams:
             raise KeyError(f"set_lr: the injected hyperparameters are {sorted(st.hyperparams)}; no {name!r}.")
+        if name in getattr(st, "hyperparams_states", {}):
+            raise ValueError(
+                f"set_lr: {name} follows a schedule in this optimizer, which overwrites it at the next update; "
+                f"build the optimizer with a constant LR to set it from the training loop, e.g. "
+                f"jaxsched.optim.scheduled(optax.sgd, plateau.lr) or grouped(optax.sgd, plateau.lr, labels)."
+            )
         hp = dict(st.hyperparams)
         old = jnp.asarray(hp[name])
         hp[name] = jnp.asarray(value).astype(old.dtype).reshape(old.shape)
