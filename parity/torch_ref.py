@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 
+import jax
 import numpy as np
 import torch
 
@@ -34,10 +35,19 @@ def make_optimizer(lrs, optimizer: str = "sgd"):
 
 
 def _torch_lambda(fn):
-    """A jaxsched lambda (jnp-traceable) as a Python-float function, as torch calls it."""
+    """A jaxsched lambda (jnp-traceable) as a Python-float function, as torch calls it.
+
+    It is evaluated with x64 on, so that ``jnp.minimum(1.0, (e + 1) / 10)`` gives torch the float64 value a
+    Python lambda would, not a float32 one.
+    """
     if isinstance(fn, tuple):
         return [_torch_lambda(f) for f in fn]
-    return lambda e: float(np.asarray(fn(e)))
+
+    def call(e):
+        with jax.enable_x64(True):
+            return float(np.asarray(fn(e)))
+
+    return call
 
 
 def build(schedule, opt):

@@ -1,0 +1,104 @@
+"""``python -m parity report --out DIR`` | ``python -m parity check`` | ``python -m parity list``.
+
+report: run the whole catalogue on torch, jaxsched (float32 and float64) and optax, and write DIR/index.html
+        (self-contained) and DIR/README.md (plots in DIR/plots/).
+check:  one row per case with jaxsched's error in float32 and float64; exit status 1 on any failure
+        (cases marked with a known issue are printed but do not fail the gate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+
+def _progress(cases, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(cases, desc=desc, unit="case", file=sys.stderr, dynamic_ncols=True, leave=True)
+
+
+def cmd_check(args) -> int:
+    from . import catalogue, compare
+
+    cases = catalogue.select(args.only)
+    width = max(len(c.name) for c in cases)
+    print(f"{'case':{width}}  {'float32':>9}  {'float64':>9}  result")
+    failed, known, missing = [], [], []
+    for case in cases:
+        res = compare.run_case(case, with_optax=False)
+        if not res.available:
+            print(f"{case.name:{width}}  {'-':>9}  {'-':>9}  not available ({res.reason})", flush=True)
+            missing.append(case.name)
+            continue
+        cells = []
+        for p in compare.PRECISIONS:
+            err = max([res.err[p]] + ([res.mom_err[p]] if p in res.mom_err else []),
+                      key=lambda x: float("inf") if x != x else x)
+            cells.append(f"{err:9.1e}")
+        status = res.status
+        if not res.passed:
+            (known if case.known_issue else failed).append(case.name)
+            if case.known_issue:
+                status = f"FAIL (known issue: {case.known_issue})"
+        print(f"{case.name:{width}}  {cells[0]}  {cells[1]}  {status}", flush=True)
+    tol = ", ".join(f"{p} <= {t:g}" for p, t in compare.TOLERANCE.items())
+    passed = len(cases) - len(failed) - len(known) - len(missing)
+    print(f"\n{passed} of {len(cases)} cases pass ({tol} of the largest LR)"
+          + (f"; {len(failed)} fail" if failed else "") + (f"; {len(known)} fail with a known issue" if known else "")
+          + (f"; {len(missing)} not available" if missing else ""))
+    if failed:
+        print("FAILED: " + "; ".join(failed))
+        return 1
+    return 0
+
+
+def cmd_report(args) -> int:
+    from . import catalogue, compare, report
+
+    t0 = time.perf_counter()
+    cases = catalogue.select(args.only)
+    results, reprs, pngs = [], {}, {}
+    for case in _progress(cases, "parity report"):
+        res = compare.run_case(case, with_optax=True)
+        reprs[case.name] = compare.describe(case)
+        if res.available:
+            pngs[case.name] = report.plot_case(res)
+        res.traj = None  # plotted: free the trajectories
+        results.append(res)
+    html_path, md_path = report.write(results, reprs, pngs, Path(args.out), time.perf_counter() - t0)
+    print(f"{report.summary_counts(results)}; wrote {html_path} and {md_path} in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from . import catalogue
+
+    for c in catalogue.select(args.only):
+        print(f"{c.kind:9}  {c.steps:5}  {c.name}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m parity", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("report", help="write the HTML + Markdown parity report")
+    p.add_argument("--out", required=True, help="output folder (created)")
+    p.add_argument("--only", help="only cases whose name contains this text")
+    p.set_defaults(fn=cmd_report)
+    p = sub.add_parser("check", help="jaxsched vs torch in float32 and float64; non-zero exit on failure")
+    p.add_argument("--only", help="only cases whose name contains this text")
+    p.set_defaults(fn=cmd_check)
+    p = sub.add_parser("list", help="list the catalogue")
+    p.add_argument("--only", help="only cases whose name contains this text")
+    p.set_defaults(fn=cmd_list)
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
