@@ -41,6 +41,9 @@ SCHEDULES = {name: cls for name, cls in _REGISTRY.items()
              if not name.startswith("_") and isinstance(cls, type) and issubclass(cls, Schedule)
              and not getattr(cls, "_wrapper", False)}
 
+# Not torch schedulers, so outside SCHEDULES (their classes are in the registry: from_config/parse_spec).
+from . import transformers as transformers  # noqa: E402 - HF transformers' catalogue, jaxsched.transformers.*
+
 __all__ = [
     "ChainedScheduler",
     "ConstantLR",
@@ -70,4 +73,5 @@ __all__ = [
     "from_torch",
     "optim",
     "parse_spec",
+    "transformers",
 ]
