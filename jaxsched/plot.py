@@ -23,6 +23,17 @@ class PlotError(ValueError):
     """A plot request that cannot be drawn (bad spec, bad option)."""
 
 
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise PlotError("plot: matplotlib is needed: pip install 'jaxsched[plot]'.") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def load(specs: Sequence[str]) -> list[Schedule]:
     """Parse every spec; a spec that does not parse or construct raises :class:`PlotError` naming it."""
     out = []
@@ -53,6 +64,15 @@ def trajectories(schedule: Schedule, steps: int):
 def plot(specs: Sequence[str], steps: int, out: str, steps_per_epoch: int | None = None,
          title: str | None = None) -> list[Schedule]:
     """Draw the schedules described by ``specs`` into the image file ``out``; returns the schedules."""
+    plt = _pyplot()
+    fig, schedules = figure(specs, steps, steps_per_epoch, title)
+    fig.savefig(out, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return schedules
+
+
+def figure(specs: Sequence[str], steps: int, steps_per_epoch: int | None = None, title: str | None = None):
+    """``(matplotlib Figure, schedules)``: panel 0 the LR, panel 1 (if any schedule cycles it) the momentum."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise PlotError(f"plot: steps must be a positive integer, got steps={steps!r}.")
     if steps_per_epoch is not None and (isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int)
@@ -68,12 +88,7 @@ def plot(specs: Sequence[str], steps: int, out: str, steps_per_epoch: int | None
             data.append((text, *trajectories(s, steps)))
         except ValueError as err:  # e.g. OneCycleLR stepped past total_steps
             raise PlotError(f"in schedule spec {text!r}: {err}") from None
-    try:
-        import matplotlib
-    except ImportError:
-        raise PlotError("plot: matplotlib is needed: pip install 'jaxsched[plot]'.") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     has_mom = any(m is not None for _, _, m in data)
     rows = 2 if has_mom else 1
@@ -105,9 +120,7 @@ def plot(specs: Sequence[str], steps: int, out: str, steps_per_epoch: int | None
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(out, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return schedules
+    return fig, schedules
 
 
 def main(argv=None) -> int:
