@@ -122,6 +122,11 @@ def int_pow(base, k: Array, dtype) -> Array:
     Computed as ``sign * exp(k * log|base|)`` with ``log|base|`` in float64 when ``base`` is concrete;
     ``base ** 0 == 1`` (also for base 0), ``0 ** k == 0`` for ``k > 0``, negative bases alternate sign.
     """
+    if _is_num(base) and base > 0:
+        # The common case, decided at trace time: exp(k * log(base)) is already 1 at k = 0 and never 0 or
+        # negative, so the selects below would return it unchanged; skipping them keeps the traced program
+        # (and so the compile time) small.
+        return jnp.exp(k.astype(dtype) * jnp.asarray(np.log(np.float64(base)), dtype))
     log_abs = host(lambda b: np.log(np.abs(b)), lambda b: jnp.log(jnp.abs(b)), base, dtype=dtype)
     b = arr(base, dtype)
     kf = k.astype(dtype)
