@@ -397,6 +397,12 @@ def _cases() -> list:
         "factor .5, patience 3, cooldown 2, min_lr 1e-4; torch cuts on the (patience+1)-th bad epoch",
         optax=OptaxExpert(lambda: None, "chain(sgd(.1), contrib.reduce_on_plateau(.5, patience=4, rtol=1e-4, "
                                         "cooldown=2, min_scale=1e-3))")))
+    cases.append(PlateauCase(
+        "ReduceLROnPlateau eps floor, never improving", "edge", 1e-4, dict(mode="min", factor=0.1, patience=2),
+        (1.0,) * 40,
+        "torch skips a cut that changes the LR by <= eps=1e-8, so the LR floors after 4 cuts",
+        optax=OptaxExpert(lambda: None, "not expressible (no eps): nearest is contrib.reduce_on_plateau(patience=3), "
+                                        "which keeps cutting", exact=False)))
     return cases
 
 

@@ -163,8 +163,9 @@ def optax_plateau(case: PlateauCase, precision: str) -> np.ndarray:
 
     kw = case.kwargs
     with jax.enable_x64(precision == "float64"):
-        tx = optax.contrib.reduce_on_plateau(factor=kw["factor"], patience=kw["patience"] + 1, rtol=kw["threshold"],
-                                             cooldown=kw["cooldown"], min_scale=kw["min_lr"] / case.lr)
+        tx = optax.contrib.reduce_on_plateau(factor=kw.get("factor", 0.1), patience=kw.get("patience", 10) + 1,
+                                             rtol=kw.get("threshold", 1e-4), cooldown=kw.get("cooldown", 0),
+                                             min_scale=kw.get("min_lr", 0.0) / case.lr)
         params = jnp.zeros(1, jnp.dtype(precision))
         losses = jnp.asarray(np.asarray(case.losses), jnp.dtype(precision))
 
