@@ -126,9 +126,26 @@ class MultiplicativeLR(Schedule):
     def _f(self, e, dtype):
         return _call_groups(self.lr_lambda, e, dtype, self.num_groups)
 
+    @functools.cached_property
+    def _constant(self):
+        """The step-independent factor(s) as Python floats, evaluated in float64 (None if not concrete).
+
+        ``f ** e`` is then ``exp(e * log f)`` with ``log f`` taken in float64 (as ExponentialLR does): rounding
+        ``f`` to float32 first would cost ``e * 6e-8 / |log f|`` of the LR (1e-6 after 73 steps for f=0.99999).
+        """
+        fns = self.lr_lambda if isinstance(self.lr_lambda, tuple) else (self.lr_lambda,)
+        try:
+            with jax.ensure_compile_time_eval(), jax.enable_x64(True):
+                vals = tuple(float(np.asarray(f(jnp.ones((), jnp.int64)), np.float64)) for f in fns)
+        except jax.errors.JAXTypeError:  # the lambda closes over a traced value: no host constant
+            return None
+        return vals if isinstance(self.lr_lambda, tuple) else vals[0]
+
     def _product(self, j, dtype):
         """``prod_{i=1..j} f(i)``."""
         if self.step_independent:
+            if self._constant is not None:
+                return int_pow(self._constant, j, dtype)
             f = self._f(jnp.ones((), int_dtype()), dtype)
             return _float_pow(f, j, dtype)
         one = jnp.ones_like(self._f(jnp.ones((), int_dtype()), dtype))
