@@ -55,6 +55,15 @@ def _check_members(owner: str, schedulers) -> tuple:
                 f"{owner}: {owner} expects all schedulers to belong to the same optimizer (the same initial "
                 f"lr), but schedulers[{i}] has lr={s._base!r} and schedulers[0] has lr={lr!r}."
             )
+    swalrs = [(i, s) for i, s in enumerate(members) if type(s).__name__ == "SWALR"]
+    for i, s in swalrs[1:]:
+        j, first = swalrs[0]
+        if not _values_equal(s.swa_lr, first.swa_lr):
+            raise ValueError(
+                f"{owner}: schedulers[{i}] has swa_lr={s.swa_lr!r} but schedulers[{j}] has swa_lr={first.swa_lr!r}: "
+                f"torch's SWALR stores swa_lr in the optimizer's param groups, so the SWALR constructed last sets "
+                f"it for every SWALR on that optimizer. Give every SWALR member the same swa_lr."
+            )
     return members
 
 
