@@ -99,17 +99,20 @@ def jaxsched_values(case: Case, precision: str):
     with jax.enable_x64(precision == "float64"):
         s = case.build()
         e = jnp.arange(case.steps + 1)
-        lr = _check_dtype(jax.jit(jax.vmap(s))(e), precision, f"{case.name} LR")
-        mom = None
-        if getattr(s, "cycle_momentum", False):
-            mom = _check_dtype(jax.jit(jax.vmap(s.momentum))(e), precision, f"{case.name} momentum")
-        return _as2d(lr), (None if mom is None else _as2d(mom))
+        if getattr(s, "cycle_momentum", False):  # one compilation for both
+            lr, mom = jax.jit(lambda e: (jax.vmap(s)(e), jax.vmap(s.momentum)(e)))(e)
+            mom = _as2d(_check_dtype(mom, precision, f"{case.name} momentum"))
+        else:
+            lr, mom = jax.jit(jax.vmap(s))(e), None
+        return _as2d(_check_dtype(lr, precision, f"{case.name} LR")), mom
 
 
-def _scan_counts(fn, n: int):
-    """``fn(count)`` for int32 counts ``0..n-1``, one count per iteration of a jitted scan (a training loop)."""
+def _scan_counts(fns, n: int):
+    """``fn(count)`` of each ``fn`` for int32 counts ``0..n-1``, one count per iteration of a jitted scan
+    (as in a training loop)."""
     counts = jnp.arange(n, dtype=jnp.int32)
-    return jax.jit(lambda c: jax.lax.scan(lambda carry, k: (carry, jnp.asarray(fn(k))), None, c)[1])(counts)
+    body = lambda carry, k: (carry, tuple(jnp.asarray(f(k)) for f in fns))  # noqa: E731
+    return jax.jit(lambda c: jax.lax.scan(body, None, c)[1])(counts)
 
 
 def optax_values(case: Case, precision: str):
@@ -117,9 +120,9 @@ def optax_values(case: Case, precision: str):
     ox = case.optax
     n = ox.steps if ox.steps is not None else case.steps + 1
     with jax.enable_x64(precision == "float64"):
-        lr = _as2d(_scan_counts(ox.lr(), n))
-        mom = _as2d(_scan_counts(ox.momentum(), n)) if ox.momentum is not None else None
-    return lr, mom
+        fns = (ox.lr(),) if ox.momentum is None else (ox.lr(), ox.momentum())
+        out = [_as2d(x) for x in _scan_counts(fns, n)]
+    return out[0], (out[1] if len(out) > 1 else None)
 
 
 # ----------------------------------------------------------------------------------------------------------
