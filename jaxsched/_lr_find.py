@@ -1,0 +1,229 @@
+"""The LR range test (Smith, "Super-Convergence", 2017; fastai's ``lr_find``) for optax training.
+
+``jaxsched.lr_find(loss_fn, params, optimizer, batches)`` trains a copy of ``params`` for up to
+``num_steps`` steps while the LR grows exponentially from ``start_lr`` to ``end_lr``
+(:class:`jaxsched.ExponentialLR` is the ramp), records the loss, smooths it with a debiased exponential
+moving average, and stops once the smoothed loss exceeds ``diverge`` times the best seen (or is not
+finite). It suggests an LR two ways:
+
+* ``steep``: where the smoothed loss falls fastest against ``log(lr)`` (most negative finite difference);
+* ``valley`` (fastai's rule): the middle of the longest stretch over which the smoothed loss keeps falling
+  (its longest decreasing subsequence), a more conservative pick that is robust to a noisy curve.
+
+For ``OneCycleLR(max_lr=...)`` use ``valley`` (or up to ``steep``); ``result.plot()`` draws the curve.
+The caller's ``params`` are never updated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from typing import Any, Callable, Iterable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ._base import check_float, check_int
+from ._schedules import ExponentialLR
+
+
+@dataclasses.dataclass(frozen=True)
+class LRFindResult:
+    """What :func:`lr_find` recorded. Arrays hold one entry per step run (``lrs[i]`` drove update ``i``;
+    ``losses[i]`` is the loss of batch ``i`` before that update)."""
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    smoothed: np.ndarray
+    steep: float | None
+    valley: float | None
+    stop_reason: str
+    skip_start: int
+    skip_end: int
+
+    @property
+    def num_steps(self) -> int:
+        return int(self.lrs.shape[0])
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (suggestions, stop reason, the curve)."""
+        return {"steep": self.steep, "valley": self.valley, "stop_reason": self.stop_reason,
+                "num_steps": self.num_steps, "lrs": self.lrs.tolist(), "losses": self.losses.tolist(),
+                "smoothed": self.smoothed.tolist()}
+
+    def plot(self, path=None, ax=None, title: str | None = None):
+        """Smoothed (and raw) loss against the LR on a log axis, with both suggestions marked.
+
+        Saves to ``path`` when given; returns the matplotlib figure.
+        """
+        import matplotlib
+        if ax is None and path is not None:
+            matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        fig = ax.figure if ax is not None else plt.figure(figsize=(6.4, 4.2))
+        ax = ax or fig.add_subplot(1, 1, 1)
+        ax.plot(self.lrs, self.losses, color="0.75", lw=0.8, label="loss (raw)")
+        ax.plot(self.lrs, self.smoothed, color="C0", lw=1.8, label="loss (smoothed)")
+        for name, lr, color in (("steep", self.steep, "C3"), ("valley", self.valley, "C2")):
+            if lr is not None:
+                i = int(np.argmin(np.abs(np.log(self.lrs) - math.log(lr))))
+                ax.plot([lr], [self.smoothed[i]], "o", color=color, label=f"{name} = {lr:.3g}")
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("training loss")
+        shown = self.smoothed[np.isfinite(self.smoothed)]
+        if shown.size:
+            lo, hi = float(shown.min()), float(shown[: max(1, self.skip_start + 1)].max())
+            ax.set_ylim(lo - 0.05 * (hi - lo + 1e-12), max(hi, lo) + 0.3 * (hi - lo + 1e-12))
+        ax.set_title(title or f"LR range test ({self.num_steps} steps, stopped: {self.stop_reason})")
+        ax.legend()
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path, dpi=120)
+        return fig
+
+
+def steepest(lrs, losses) -> int | None:
+    """Index of the most negative finite-difference slope of ``losses`` against ``log(lrs)`` (None if < 2 points)."""
+    lrs, losses = np.asarray(lrs, np.float64), np.asarray(losses, np.float64)
+    if lrs.size < 2:
+        return None
+    slope = np.diff(losses) / np.diff(np.log(lrs))
+    slope = np.where(np.isfinite(slope), slope, np.inf)
+    return int(np.argmin(slope))
+
+
+def valley(losses) -> int | None:
+    """fastai's valley rule: the middle index of the longest decreasing subsequence of ``losses``."""
+    losses = np.asarray(losses, np.float64)
+    n = losses.size
+    if n == 0:
+        return None
+    length = np.ones(n, np.int64)
+    first = np.arange(n)
+    for i in range(1, n):
+        earlier = np.nonzero(losses[:i] > losses[i])[0]
+        if earlier.size:
+            best = length[earlier].max()
+            j = earlier[length[earlier] == best][-1]  # ties: the latest start, so flat noise before the fall is not the valley
+            length[i] = length[j] + 1
+            first[i] = first[j]
+    end = int(np.argmax(length))
+    return (int(first[end]) + end) // 2
+
+
+def lr_find(
+    loss_fn: Callable,
+    params: Any,
+    optimizer: Callable[[Callable], Any],
+    batches: Iterable | Callable[[int], Any],
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    beta: float = 0.98,
+    diverge: float = 4.0,
+    state: Any = None,
+    skip_start: int = 10,
+    skip_end: int = 5,
+) -> LRFindResult:
+    """Run the LR range test and return the curve and the suggested LRs.
+
+    Args:
+      loss_fn: ``loss_fn(params, batch) -> loss`` (a scalar), or with ``state`` given
+        ``loss_fn(params, state, batch) -> (loss, new_state)`` (e.g. Flax ``batch_stats``).
+      params: the parameters to start from; a copy is trained, ``params`` itself is never changed.
+      optimizer: a factory ``learning_rate -> optax.GradientTransformation``, called once with the
+        exponential ramp (an optax schedule), e.g. ``lambda lr: optax.sgd(lr, momentum=0.9)``.
+      batches: an iterable of batches (stops early when exhausted), or ``i -> batch``.
+      start_lr, end_lr: the ramp's first and last LR (default 1e-7 and 10); ``0 < start_lr < end_lr``.
+      num_steps: updates in the ramp (default 100); the LR grows by ``(end_lr / start_lr) ** (1 / (num_steps - 1))``.
+      beta: smoothing of the loss, ``avg = beta * avg + (1 - beta) * loss``, debiased (default 0.98).
+      diverge: stop once the smoothed loss exceeds ``diverge`` x its best (default 4).
+      state: optional extra training state threaded through ``loss_fn`` (not differentiated).
+      skip_start, skip_end: points left out of the suggestions at each end (defaults 10 and 5, as fastai).
+
+    >>> import jax.numpy as jnp, optax, itertools, jaxsched
+    >>> x = jnp.linspace(-1, 1, 32)[:, None] * jnp.asarray([[1.0, 0.5]])
+    >>> loss = lambda w, b: 0.5 * jnp.mean((b[0] @ w - b[1]) ** 2)
+    >>> r = jaxsched.lr_find(loss, jnp.zeros(2), lambda lr: optax.sgd(lr), itertools.repeat((x, x[:, 0])),
+    ...                      start_lr=1e-3, end_lr=100.0, num_steps=60)
+    >>> r.stop_reason, 0.1 < r.valley < r.steep < 2 / 0.4435  # GD on this problem diverges above 2 / L
+    ('diverged', True)
+    """
+    n = "lr_find"
+    start_lr = check_float(n, "start_lr", start_lr)
+    end_lr = check_float(n, "end_lr", end_lr)
+    if not 0 < start_lr < end_lr:
+        raise ValueError(f"{n}: need 0 < start_lr < end_lr, got start_lr={start_lr!r}, end_lr={end_lr!r}.")
+    num_steps = check_int(n, "num_steps", num_steps, minimum=2)
+    beta = check_float(n, "beta", beta)
+    if not 0 <= beta < 1:
+        raise ValueError(f"{n}: beta must be in [0, 1), got beta={beta!r}.")
+    diverge = check_float(n, "diverge", diverge)
+    if diverge <= 1:
+        raise ValueError(f"{n}: diverge must be > 1 (a multiple of the best smoothed loss), got diverge={diverge!r}.")
+    skip_start = check_int(n, "skip_start", skip_start, minimum=0)
+    skip_end = check_int(n, "skip_end", skip_end, minimum=0)
+    if not callable(optimizer):
+        raise TypeError(f"{n}: optimizer must be a factory learning_rate -> optax.GradientTransformation "
+                        f"(e.g. lambda lr: optax.sgd(lr, momentum=0.9)), got optimizer={optimizer!r}.")
+
+    ramp = ExponentialLR(start_lr, gamma=(end_lr / start_lr) ** (1.0 / (num_steps - 1)))
+    tx = optimizer(ramp)
+    if not hasattr(tx, "init") or not hasattr(tx, "update"):
+        raise TypeError(f"{n}: optimizer(learning_rate) must return an optax.GradientTransformation, got {tx!r}.")
+    params = jax.tree_util.tree_map(lambda p: jnp.array(p, copy=True), params)
+    opt_state = tx.init(params)
+    with_state = state is not None
+
+    def objective(p, s, batch):
+        if with_state:
+            loss, new_s = loss_fn(p, s, batch)
+            return loss, new_s
+        return loss_fn(p, batch), s
+
+    @jax.jit
+    def step(p, o, s, batch):
+        (loss, new_s), grads = jax.value_and_grad(objective, has_aux=True)(p, s, batch)
+        updates, o = tx.update(grads, o, p)
+        return optax.apply_updates(p, updates), o, new_s, loss
+
+    source = (batches(i) for i in itertools.count()) if callable(batches) else iter(batches)
+    lrs, losses, smoothed = [], [], []
+    avg, best, reason = 0.0, math.inf, "completed"
+    for i in range(num_steps):
+        try:
+            batch = next(source)
+        except StopIteration:
+            reason = "out of batches"
+            break
+        params, opt_state, state, loss = step(params, opt_state, state, batch)
+        loss = float(loss)
+        avg = beta * avg + (1 - beta) * loss
+        sm = avg / (1 - beta ** (i + 1))
+        lrs.append(float(ramp(i)))
+        losses.append(loss)
+        smoothed.append(sm)
+        if not math.isfinite(sm) or sm > diverge * best:
+            reason = "diverged"
+            break
+        best = min(best, sm)
+
+    lrs, losses, smoothed = (np.asarray(v, np.float64) for v in (lrs, losses, smoothed))
+    usable = len(lrs) - (1 if reason == "diverged" else 0)  # the diverging point is not a candidate
+    lo, hi = min(skip_start, max(usable - 2, 0)), max(usable - skip_end, min(skip_start, usable) + 2)
+    hi = min(hi, usable)
+    sel_lrs, sel = lrs[lo:hi], smoothed[lo:hi]
+    i_steep = steepest(sel_lrs, sel)
+    i_valley = valley(sel)
+    return LRFindResult(
+        lrs=lrs, losses=losses, smoothed=smoothed,
+        steep=None if i_steep is None else float(sel_lrs[i_steep]),
+        valley=None if i_valley is None else float(sel_lrs[i_valley]),
+        stop_reason=reason, skip_start=skip_start, skip_end=skip_end,
+    )
