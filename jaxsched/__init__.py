@@ -43,6 +43,9 @@ SCHEDULES = {name: cls for name, cls in _REGISTRY.items()
 
 # Not torch schedulers, so outside SCHEDULES (their classes are in the registry: from_config/parse_spec).
 from . import transformers as transformers  # noqa: E402 - HF transformers' catalogue, jaxsched.transformers.*
+from ._lr_find import LRFindResult as LRFindResult  # noqa: E402
+from ._lr_find import lr_find as lr_find  # noqa: E402
+from ._warmup import LinearWarmup as LinearWarmup  # noqa: E402
 
 __all__ = [
     "ChainedScheduler",
@@ -52,7 +55,9 @@ __all__ = [
     "CyclicLR",
     "ExponentialLR",
     "LambdaLR",
+    "LRFindResult",
     "LinearLR",
+    "LinearWarmup",
     "MultiStepLR",
     "MultiplicativeLR",
     "Offset",
@@ -71,6 +76,7 @@ __all__ = [
     "StepLR",
     "from_config",
     "from_torch",
+    "lr_find",
     "optim",
     "parse_spec",
     "transformers",
