@@ -82,8 +82,8 @@ def inspect_page(binary: str, page: Path) -> dict:
 
 
 def screenshot(binary: str, page: Path, out: Path) -> None:
-    proc = _run_chromium(binary, ["--window-size=1280,2000", "--hide-scrollbars", f"--screenshot={out}",
-                                  page.as_uri()])
+    proc = _run_chromium(binary, ["--window-size=1280,2000", "--hide-scrollbars", "--virtual-time-budget=10000",
+                                  f"--screenshot={out}", page.as_uri()])
     assert out.exists(), f"no screenshot written: {proc.stderr[-2000:]}"
 
 
