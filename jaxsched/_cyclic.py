@@ -408,7 +408,8 @@ class CosineAnnealingWarmRestarts(Schedule):
     def _value(self, e, dtype):
         b, eta = arr(self.lr, dtype), arr(self.eta_min, dtype)
         t_cur, t_i = self._cycle(e)
-        c = jnp.cos(jnp.pi * (t_cur.astype(dtype) / t_i.astype(dtype)) / 2)
+        # cos(pi T_cur / (2 T_i)) written as sin(pi (T_i - T_cur) / (2 T_i)): accurate near the minimum
+        c = jnp.sin(jnp.pi * ((t_i - t_cur).astype(dtype) / t_i.astype(dtype)) / 2)
         return eta + (b - eta) * (c * c)
 
 

@@ -501,6 +501,18 @@ class PolynomialLR(Schedule):
             )
 
 
+def _half_cos(e: Array, T: int, dtype) -> Array:
+    """``cos(pi * e / (2 T))`` for integer ``e``, accurate to a few ulp *relative* to its value.
+
+    ``(1 + cos(pi e / T)) / 2 == cos(pi e / (2 T)) ** 2`` avoids the cancellation of ``1 + cos`` near the
+    minimum. Reducing ``e`` modulo ``2 T`` in integers and writing the cosine as ``sin(pi (T - r) / (2 T))``
+    keeps the argument small where the value is small, so float32 stays accurate near ``eta_min`` too
+    (the recursion of ChainedScheduler divides by these values).
+    """
+    r = e % (2 * T)
+    return jnp.sin(jnp.pi * (T - r).astype(dtype) / (2 * T))
+
+
 @schedule_class
 class CosineAnnealingLR(Schedule):
     """``eta_min + (lr - eta_min) * (1 + cos(pi * e / T_max)) / 2``: torch's CosineAnnealingLR.
@@ -529,9 +541,7 @@ class CosineAnnealingLR(Schedule):
 
     def _value(self, e, dtype):
         b, eta = arr(self.lr, dtype), arr(self.eta_min, dtype)
-        r = e % (2 * self.T_max)
-        # (1 + cos(pi r / T)) / 2 == cos(pi r / (2 T)) ** 2, without the cancellation near r = T.
-        c = jnp.cos(jnp.pi * r.astype(dtype) / (2 * self.T_max))
+        c = _half_cos(e, self.T_max, dtype)
         return eta + (b - eta) * (c * c)
 
     def _init_affine(self, dtype):
@@ -540,10 +550,9 @@ class CosineAnnealingLR(Schedule):
     def _affine(self, e, dtype):
         T = self.T_max
         b, eta = arr(self.lr, dtype), arr(self.eta_min, dtype)
-        r = e % (2 * T)
         rp = (e - 1) % (2 * T)
-        num = jnp.cos(jnp.pi * r.astype(dtype) / (2 * T)) ** 2
-        den = jnp.cos(jnp.pi * rp.astype(dtype) / (2 * T)) ** 2
+        num = _half_cos(e, T, dtype) ** 2
+        den = _half_cos(e - 1, T, dtype) ** 2
         ratio = num / jnp.where(den == 0, 1.0, den)
         additive = rp == T  # torch's `(e - 1 - T) % (2 T) == 0` branch adds (b - eta) (1 - cos(pi / T)) / 2
         bump = (b - eta) * jnp.sin(jnp.pi / (2 * T)) ** 2

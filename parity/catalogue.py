@@ -380,9 +380,7 @@ def _cases() -> list:
              "CosineAnnealingLR with eta_min > 0 adds to the LR LinearLR scaled: not a product",
              optax=OptaxExpert(lambda: _product(o.linear_schedule(0.1, 1.0, 5), o.cosine_decay_schedule(0.1, 50, alpha=0.01)),
                                "not expressible: nearest is chain(scale_by_schedule(linear), cosine_decay(alpha))",
-                               exact=False),
-             known_issue="in float32, ChainedScheduler replays torch's affine recursion step by step and the "
-                         "rounding accumulates to ~3e-6 of the largest LR (target 1e-6); float64 is exact to 3e-15"),
+                               exact=False)),
         Case("ExponentialLR gamma > 1", "edge", lambda: S.ExponentialLR(1e-3, gamma=1.02), 200,
              "torch accepts a growing LR",
              optax=OptaxExpert(lambda: o.exponential_decay(1e-3, 1, 1.02), "exponential_decay(1e-3, 1, 1.02)")),
