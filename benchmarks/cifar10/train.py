@@ -1,0 +1,511 @@
+"""Training loop: presets, the article's six schedules, data-parallel epochs as single compiled programs.
+
+The LR (and, for OneCycleLR/CyclicLR, the momentum) of every step of an epoch is computed on the host from
+the jaxsched schedule and passed to the compiled epoch as an array, where it is set as an
+``optax.inject_hyperparams`` hyperparameter before each update. So one compiled program serves every
+schedule, and the optimizer is exactly torch's ``SGD(momentum=0.9, weight_decay=5e-4)`` (optax's
+``add_decayed_weights`` then ``sgd``: ``buf = mu * buf + g + wd * p; p -= lr * buf``).
+
+* Per-step schedules (OneCycleLR, CyclicLR, or a spec prefixed ``step:``): LR of global step ``t`` is
+  ``s(t)``, as torch's ``scheduler.step()`` after every batch.
+* Per-epoch schedules (everything else, or ``epoch:``): LR during epoch ``e`` (0-based) is ``s(e)``, as
+  torch's ``scheduler.step()`` after every epoch; through ``jaxsched.per_epoch`` when the package has it.
+* ReduceLROnPlateau: stepped once per epoch on the test loss; LR during epoch ``e + 1`` is the plateau's LR
+  after seeing epoch ``e``'s test loss.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+import jaxsched
+
+from . import models
+from .data import load_cifar10, source_description
+
+MEAN = np.array([0.4914, 0.4822, 0.4465], np.float32) * 255
+STD = np.array([0.2470, 0.2435, 0.2616], np.float32) * 255
+ARTICLE = ("StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau", "OneCycleLR")
+PER_STEP = ("OneCycleLR", "CyclicLR")
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A benchmark configuration. ``train_per_class``/``test_per_class``: use the first N images of each
+    class (None: all). Milestones etc. of the article's schedules are scaled by ``epochs / 100``."""
+
+    name: str
+    model: str
+    epochs: int
+    batch_size: int = 128
+    eval_batch_size: int = 500
+    train_per_class: int | None = None
+    test_per_class: int | None = None
+    widths: tuple[int, ...] | None = None
+    base_lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    seed: int = 0
+
+
+PRESETS = {
+    # seconds on a CPU: tests and CI (a tiny SmallResNet on 160 training images).
+    "smoke": Preset("smoke", "small", epochs=3, batch_size=32, eval_batch_size=40, train_per_class=16,
+                    test_per_class=8, widths=(8, 16, 32)),
+    # all six schedules in about 10 minutes on an idle 2-core CPU (40 when 5 other jobs share it):
+    # SmallResNet (0.31M params), 10 epochs on 3,000 training images (300 per class), evaluated on 2,000
+    # test images (200 per class).
+    "cpu": Preset("cpu", "small", epochs=10, train_per_class=300, test_per_class=200),
+    # the article's setup: ResNet-18, 100 epochs, the whole training and test sets; for a GPU or TPU.
+    "full": Preset("full", "resnet18", epochs=100),
+}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# schedules
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """How a schedule drives training: ``kind`` is 'step', 'epoch' or 'plateau'."""
+
+    label: str
+    kind: str
+    schedule: Any
+
+    def slug(self) -> str:
+        keep = "".join(c if c.isalnum() or c in "._=-" else "_" for c in self.label)
+        return keep.strip("_")[:80] or "schedule"
+
+
+def article_schedule(name: str, epochs: int, steps_per_epoch: int, lr: float = 0.1) -> Plan:
+    """One of the article's six schedules for a run of ``epochs`` epochs (its 100 epochs scaled).
+
+    StepLR x0.1 every 30% of the epochs; MultiStepLR x0.1 at 30/60/90%; ExponentialLR with the total decay
+    of 0.95 per epoch over 100 epochs (gamma = 0.95 ** (100 / epochs)); CosineAnnealingLR to 0 over the run;
+    ReduceLROnPlateau(mode='min', factor=0.1, patience=10% of the epochs) on test loss; OneCycleLR with
+    max_lr = lr stepped per batch.
+    """
+    k = epochs / 100
+    if name == "StepLR":
+        return Plan(name, "epoch", jaxsched.StepLR(lr, step_size=max(1, round(30 * k)), gamma=0.1))
+    if name == "MultiStepLR":
+        ms = sorted({max(1, round(m * k)) for m in (30, 60, 90)})
+        return Plan(name, "epoch", jaxsched.MultiStepLR(lr, milestones=ms, gamma=0.1))
+    if name == "ExponentialLR":
+        return Plan(name, "epoch", jaxsched.ExponentialLR(lr, gamma=float(0.95 ** (1 / k))))
+    if name == "CosineAnnealingLR":
+        return Plan(name, "epoch", jaxsched.CosineAnnealingLR(lr, T_max=epochs, eta_min=0.0))
+    if name == "ReduceLROnPlateau":
+        return Plan(name, "plateau", _plateau(lr, mode="min", factor=0.1, patience=max(1, round(10 * k))))
+    if name == "OneCycleLR":
+        return Plan(name, "step", jaxsched.OneCycleLR(max_lr=lr, epochs=epochs, steps_per_epoch=steps_per_epoch))
+    raise ValueError(f"unknown article schedule name={name!r}; expected one of {', '.join(ARTICLE)} or a "
+                     "jaxsched spec such as 'StepLR(0.1, step_size=30)'.")
+
+
+def _plateau(lr, **kw):
+    cls = getattr(jaxsched, "ReduceLROnPlateau", None)
+    if cls is None:
+        raise RuntimeError("ReduceLROnPlateau needs jaxsched.ReduceLROnPlateau (init/update/__call__), which this "
+                           "jaxsched does not have yet; run the other schedules with --schedules.")
+    return cls(lr, **kw)
+
+
+_AUTO = {"total_steps": "T", "epochs": "E", "steps_per_epoch": "S"}
+
+
+def parse_schedule(text: str, epochs: int, steps_per_epoch: int, lr: float = 0.1) -> Plan:
+    """A ``--schedules`` entry: an article name, or a jaxsched spec with placeholders.
+
+    Specs are constructor calls parsed by ``jaxsched.parse_spec`` (never evaluated). Placeholders: the
+    bare names ``E`` (epochs of the run), ``S`` (steps per epoch), ``T`` (E * S), and ``auto`` as the value
+    of ``total_steps`` (T), ``epochs`` (E), ``steps_per_epoch`` (S) or ``T_max`` (E for a per-epoch
+    schedule, T per step). A prefix ``step:`` or ``epoch:`` says how often the schedule is stepped; the
+    default is per step for OneCycleLR and CyclicLR, per epoch otherwise. ``ReduceLROnPlateau(...)`` with
+    literal keyword arguments is stepped per epoch on test loss.
+
+    >>> p = parse_schedule("OneCycleLR(max_lr=0.4, epochs=E, steps_per_epoch=S)", 10, 62)
+    >>> p.kind, p.schedule.total_steps
+    ('step', 620)
+    >>> parse_schedule("epoch:CosineAnnealingLR(0.1, T_max=auto)", 10, 62).schedule.T_max
+    10
+    """
+    text = label = parse_label(text)
+    if text in ARTICLE:
+        return article_schedule(text, epochs, steps_per_epoch, lr)
+    kind = None
+    for prefix in ("step:", "epoch:"):
+        if text.startswith(prefix):
+            kind, text = prefix[:-1], text[len(prefix):].strip()
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        raise ValueError(f"--schedules entry {text!r} is neither an article schedule ({', '.join(ARTICLE)}) nor a "
+                         "constructor call such as 'StepLR(0.1, step_size=30)'.") from None
+    call = tree.body
+    name = call.func.id if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) else None
+    if kind is None:
+        kind = "step" if name in PER_STEP else "epoch"
+    values = {"E": epochs, "S": steps_per_epoch, "T": epochs * steps_per_epoch}
+
+    class Fill(ast.NodeTransformer):
+        def visit_keyword(self, node):
+            if isinstance(node.value, ast.Name) and node.value.id == "auto":
+                key = "T" if node.arg == "T_max" and kind == "step" else ("E" if node.arg == "T_max" else
+                                                                           _AUTO.get(node.arg))
+                if key is None:
+                    raise ValueError(f"in --schedules entry {text!r}: 'auto' is supported for "
+                                     f"{', '.join(list(_AUTO) + ['T_max'])}, not for {node.arg}=auto.")
+                node.value = ast.Constant(values[key])
+            return self.generic_visit(node)
+
+        def visit_Name(self, node):
+            return ast.copy_location(ast.Constant(values[node.id]), node) if node.id in values else node
+
+    filled = ast.unparse(Fill().visit(tree))
+    if name == "ReduceLROnPlateau":
+        args = [ast.literal_eval(a) for a in call.args]
+        kw = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+        if not args and "lr" not in kw:
+            args = [lr]
+        return Plan(label, "plateau", _plateau(*args, **kw))
+    sched = jaxsched.parse_spec(filled)
+    if sched.num_groups not in (None, 1):
+        raise ValueError(f"--schedules entry {text!r} has {sched.num_groups} parameter groups; this benchmark "
+                         "trains one group.")
+    return Plan(label, kind, sched)
+
+
+def parse_label(text: str) -> str:
+    """The label a ``--schedules`` entry is reported under (the entry itself, stripped)."""
+    return text.strip()
+
+
+def epoch_lrs(plan: Plan, epoch: int, steps_per_epoch: int, plateau_state=None, momentum: float = 0.9):
+    """``(lrs, moms)``: float32 arrays of shape ``(steps_per_epoch,)``, the LR and momentum of every step."""
+    s = plan.schedule
+    moms = np.full(steps_per_epoch, momentum, np.float32)
+    if plan.kind == "plateau":
+        lrs = np.full(steps_per_epoch, float(s(plateau_state)), np.float32)
+    elif plan.kind == "epoch":
+        steps = jnp.arange(epoch * steps_per_epoch, (epoch + 1) * steps_per_epoch)
+        per_epoch = getattr(jaxsched, "per_epoch", None)
+        if per_epoch is not None:
+            lrs = np.asarray(per_epoch(s, steps_per_epoch)(steps), np.float32)
+        else:
+            lrs = np.full(steps_per_epoch, float(s(epoch)), np.float32)
+    else:
+        steps = jnp.arange(epoch * steps_per_epoch, (epoch + 1) * steps_per_epoch)
+        lrs = np.asarray(s(steps), np.float32)
+        if getattr(s, "cycle_momentum", False):  # torch's OneCycleLR/CyclicLR override SGD's momentum
+            moms = np.asarray(s.momentum(steps), np.float32)
+    return lrs.reshape(steps_per_epoch), moms.reshape(steps_per_epoch)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# data parallel training
+
+
+def make_mesh(num_devices: int | None = None) -> Mesh:
+    devs = jax.devices()
+    if num_devices is not None:
+        if not 1 <= num_devices <= len(devs):
+            raise ValueError(f"num_devices must be between 1 and {len(devs)}, got num_devices={num_devices!r}.")
+        devs = devs[:num_devices]
+    return Mesh(np.array(devs), ("data",))
+
+
+def put(x: np.ndarray, mesh: Mesh, spec: P):
+    """A host array as a global array with ``spec`` over ``mesh``; each process supplies its own shards
+    (works on one host and across hosts after ``jax.distributed.initialize``)."""
+    sharding = NamedSharding(mesh, spec)
+    return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
+
+
+def subset(x, y, per_class):
+    if per_class is None:
+        return x, y
+    keep = np.concatenate([np.flatnonzero(y == c)[:per_class] for c in range(10)])
+    keep.sort()
+    return x[keep], y[keep]
+
+
+def compute_dtype():
+    return jnp.bfloat16 if jax.default_backend() in ("gpu", "tpu", "cuda", "rocm") else jnp.float32
+
+
+def build_model(preset: Preset, dtype=None):
+    cls = models.MODELS[preset.model]
+    kw = {"dtype": dtype or compute_dtype()}
+    if preset.widths is not None:
+        kw["widths"] = preset.widths
+    return cls(**kw)
+
+
+def make_tx(preset: Preset):
+    return optax.chain(optax.add_decayed_weights(preset.weight_decay),
+                       optax.inject_hyperparams(optax.sgd)(learning_rate=preset.base_lr, momentum=preset.momentum))
+
+
+def _normalize(x):
+    return (x.astype(jnp.float32) - MEAN) / STD
+
+
+def _augment(x, offs, flips):
+    """Random crop with 4-pixel zero padding (torchvision RandomCrop(32, padding=4)) and horizontal flip."""
+    xp = jnp.pad(x, ((0, 0), (4, 4), (4, 4), (0, 0)))
+    crop = jax.vmap(lambda im, o: jax.lax.dynamic_slice(im, (o[0], o[1], 0), (32, 32, x.shape[-1])))(xp, offs)
+    return jnp.where(flips[:, None, None, None], crop[:, :, ::-1], crop)
+
+
+def make_epoch_fns(model, tx, mesh: Mesh):
+    """``(train_epoch, evaluate)``, both jitted; each call is one compiled program."""
+    batch = NamedSharding(mesh, P("data"))
+
+    def loss_fn(params, bstats, x, y):
+        logits, upd = model.apply({"params": params, "batch_stats": bstats}, x, train=True, mutable=["batch_stats"])
+        loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+        return loss, (upd["batch_stats"], jnp.sum(jnp.argmax(logits, -1) == y))
+
+    def step(st, inp, x_train, y_train):
+        i, o, f, lr, mom = inp
+        x = jax.lax.with_sharding_constraint(_normalize(_augment(x_train[i], o, f)), batch)
+        y = jax.lax.with_sharding_constraint(y_train[i], batch)
+        (loss, (bs, correct)), g = jax.value_and_grad(loss_fn, has_aux=True)(st["params"], st["batch_stats"], x, y)
+        opt = st["opt_state"]
+        hp = dict(opt[1].hyperparams, learning_rate=lr, momentum=mom)
+        opt = (opt[0], opt[1]._replace(hyperparams=hp))
+        updates, opt = tx.update(g, opt, st["params"])
+        return {"params": optax.apply_updates(st["params"], updates), "batch_stats": bs, "opt_state": opt}, \
+            (loss, correct)
+
+    def train_epoch(state, x_train, y_train, idx, offs, flips, lrs, moms):
+        """The whole epoch as one program (lax.scan over the steps)."""
+        state, (losses, correct) = jax.lax.scan(lambda st, inp: step(st, inp, x_train, y_train), state,
+                                                (idx, offs, flips, lrs, moms))
+        return state, {"loss": jnp.sum(losses), "correct": jnp.sum(correct).astype(jnp.float32)}
+
+    def train_step(state, x_train, y_train, idx, offs, flips, lrs, moms, k, sums):
+        """Step ``k`` of the epoch (for the host loop); ``sums`` accumulates (loss, correct)."""
+        state, (loss, correct) = step(state, (idx[k], offs[k], flips[k], lrs[k], moms[k]), x_train, y_train)
+        return state, {"loss": sums["loss"] + loss, "correct": sums["correct"] + correct.astype(jnp.float32)}
+
+    def evaluate(state, x_test, y_test, weights):
+        def step(carry, inp):
+            x, y, w = inp
+            x = jax.lax.with_sharding_constraint(_normalize(x), batch)
+            logits = model.apply({"params": state["params"], "batch_stats": state["batch_stats"]}, x, train=False)
+            loss = optax.softmax_cross_entropy_with_integer_labels(logits, y)
+            return (carry[0] + jnp.sum(loss * w), carry[1] + jnp.sum((jnp.argmax(logits, -1) == y) * w)), None
+
+        (loss, correct), _ = jax.lax.scan(step, (jnp.float32(0), jnp.float32(0)), (x_test, y_test, weights))
+        return {"loss": loss / jnp.sum(weights), "correct": correct}
+
+    return jax.jit(train_epoch, donate_argnums=0), jax.jit(train_step, donate_argnums=0), jax.jit(evaluate)
+
+
+def init_state(model, tx, seed: int):
+    v = model.init(jax.random.key(seed), jnp.zeros((2, 32, 32, 3), jnp.float32), train=False)
+    return {"params": v["params"], "batch_stats": v["batch_stats"], "opt_state": tx.init(v["params"])}
+
+
+def epoch_plan(seed: int, epoch: int, n: int, batch_size: int):
+    """Shuffled indices (S, B), crop offsets (S, B, 2) and flips (S, B) of one epoch, from the host RNG
+    (the same for any device count). The last partial batch is dropped."""
+    rng = np.random.default_rng([seed, epoch])
+    steps = n // batch_size
+    idx = rng.permutation(n)[: steps * batch_size].reshape(steps, batch_size).astype(np.int32)
+    offs = rng.integers(0, 9, size=(steps, batch_size, 2)).astype(np.int32)
+    flips = rng.random((steps, batch_size)) < 0.5
+    return idx, offs, flips
+
+
+# ----------------------------------------------------------------------------------------------------------
+# checkpoints
+
+
+def _save_ckpt(path: Path, tree, meta: dict):
+    leaves = [np.asarray(jax.device_get(x)) for x in jax.tree.leaves(tree)]
+    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
+    np.savez(tmp, *leaves, meta=np.array(json.dumps(meta)))
+    os.replace(tmp, path)
+
+
+def _load_ckpt(path: Path, template):
+    with np.load(path) as z:
+        meta = json.loads(str(z["meta"]))
+        leaves = [z[f"arr_{i}"] for i in range(len(z.files) - 1)]
+    treedef = jax.tree.structure(template)
+    if treedef.num_leaves != len(leaves):
+        raise ValueError(f"checkpoint {str(path)!r} does not match this model/schedule; delete it or use a fresh --out.")
+    return jax.tree.unflatten(treedef, leaves), meta
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the run
+
+
+class Run:
+    """Everything a preset shares across schedules: data on the devices, the model, the compiled epoch."""
+
+    def __init__(self, preset: Preset, data=None, num_devices: int | None = None, loop: str | None = None):
+        self.preset = preset
+        # XLA:CPU runs this network ~100x slower inside a while loop (lax.scan) than as a straight program
+        # (measured 2026-11-29), so on CPU each step is one compiled program driven from the host.
+        self.loop = loop or ("host" if jax.default_backend() == "cpu" else "scan")
+        if self.loop not in ("host", "scan"):
+            raise ValueError(f"loop must be 'host' or 'scan', got loop={loop!r}.")
+        self.mesh = make_mesh(num_devices)
+        ndev = self.mesh.devices.size
+        for name in ("batch_size", "eval_batch_size"):
+            if getattr(preset, name) % ndev:
+                raise ValueError(f"preset {preset.name!r}: {name}={getattr(preset, name)} must be a multiple of the "
+                                 f"number of devices ({ndev}).")
+        x_tr, y_tr, x_te, y_te = data if isinstance(data, tuple) else load_cifar10(data)
+        x_tr, y_tr = subset(x_tr, y_tr, preset.train_per_class)
+        x_te, y_te = subset(x_te, y_te, preset.test_per_class)
+        self.n_train, self.n_test = len(y_tr), len(y_te)
+        self.steps_per_epoch = self.n_train // preset.batch_size
+        if self.steps_per_epoch < 1:
+            raise ValueError(f"preset {preset.name!r}: {self.n_train} training images is less than one batch of "
+                             f"{preset.batch_size}.")
+        eb = preset.eval_batch_size
+        nb = -(-self.n_test // eb)
+        pad = nb * eb - self.n_test
+        w = np.concatenate([np.ones(self.n_test, np.float32), np.zeros(pad, np.float32)])
+        x_te = np.concatenate([x_te, np.zeros((pad, 32, 32, 3), np.uint8)]).reshape(nb, eb, 32, 32, 3)
+        y_te = np.concatenate([y_te, np.zeros(pad, np.int32)]).reshape(nb, eb)
+        self.x_train, self.y_train = put(x_tr, self.mesh, P()), put(y_tr.astype(np.int32), self.mesh, P())
+        self.x_test = put(x_te, self.mesh, P(None, "data"))
+        self.y_test = put(y_te.astype(np.int32), self.mesh, P(None, "data"))
+        self.w_test = put(w.reshape(nb, eb), self.mesh, P(None, "data"))
+        self.model = build_model(preset)
+        self.tx = make_tx(preset)
+        self.train_epoch, self.train_step, self.evaluate = make_epoch_fns(self.model, self.tx, self.mesh)
+        self.compile_seconds = None
+
+    def fresh_state(self):
+        state = init_state(self.model, self.tx, self.preset.seed)
+        return jax.tree.map(lambda a: put(np.asarray(a), self.mesh, P()), state)
+
+    def epoch_inputs(self, epoch, lrs, moms):
+        idx, offs, flips = epoch_plan(self.preset.seed, epoch, self.n_train, self.preset.batch_size)
+        spec = P(None, "data")
+        return (put(idx, self.mesh, spec), put(offs, self.mesh, spec), put(flips, self.mesh, spec),
+                put(lrs, self.mesh, P()), put(moms, self.mesh, P()))
+
+    def _k(self, k):
+        return put(np.asarray(k, np.int32), self.mesh, P())
+
+    def _zero_sums(self):
+        return {"loss": put(np.float32(0), self.mesh, P()), "correct": put(np.float32(0), self.mesh, P())}
+
+    def run_epoch(self, state, ins):
+        """One epoch's training: ``(state, {"loss": summed loss, "correct": count})``."""
+        if self.loop == "scan":
+            return self.train_epoch(state, self.x_train, self.y_train, *ins)
+        sums = self._zero_sums()
+        for k in range(self.steps_per_epoch):
+            state, sums = self.train_step(state, self.x_train, self.y_train, *ins, self._k(k), sums)
+        return state, sums
+
+    def compile(self, state):
+        """AOT-compile both programs once (timed apart from the epochs)."""
+        if self.compile_seconds is None:
+            t = time.perf_counter()
+            S = self.steps_per_epoch
+            ins = self.epoch_inputs(0, np.zeros(S, np.float32), np.zeros(S, np.float32))
+            if self.loop == "scan":
+                self.train_epoch = self.train_epoch.lower(state, self.x_train, self.y_train, *ins).compile()
+            else:
+                self.train_step = self.train_step.lower(state, self.x_train, self.y_train, *ins, self._k(0),
+                                                        self._zero_sums()).compile()
+            self.evaluate = self.evaluate.lower(state, self.x_test, self.y_test, self.w_test).compile()
+            self.compile_seconds = time.perf_counter() - t
+        return self.compile_seconds
+
+    def train(self, plan: Plan, out: Path | None = None, progress: bool = True, epochs: int | None = None,
+              until: int | None = None):
+        """Train under ``plan``; returns the list of per-epoch records. With ``out``, appends each epoch to
+        ``out/<slug>.jsonl`` and checkpoints to ``out/ckpt/<slug>.npz``, resuming from it when present.
+        ``until`` stops after that many epochs (a later call resumes), so schedules can advance in turn."""
+        E = epochs or self.preset.epochs
+        stop = E if until is None else min(E, until)
+        S = self.steps_per_epoch
+        main = jax.process_index() == 0
+        state = self.fresh_state()
+        pst = plan.schedule.init() if plan.kind == "plateau" else None
+        records, start = [], 0
+        meta = {"preset": dataclasses.asdict(self.preset), "label": plan.label, "schedule": repr(plan.schedule), "kind": plan.kind,
+                "epochs": E, "steps_per_epoch": S, "devices": int(self.mesh.devices.size)}
+        log = ckpt = None
+        if out is not None:
+            out = Path(out)
+            log, ckpt = out / f"{plan.slug()}.jsonl", out / "ckpt" / f"{plan.slug()}.npz"
+            if ckpt.is_file():
+                (state, pst), saved = _load_ckpt(ckpt, (state, pst))
+                mine = json.loads(json.dumps({k: v for k, v in meta.items() if k != "devices"}))
+                if {k: saved.get(k) for k in mine} != mine:
+                    raise ValueError(f"checkpoint {str(ckpt)!r} was written for {saved}, not {mine}; use a fresh --out "
+                                     "or delete the checkpoint.")
+                state = jax.tree.map(lambda a: put(np.asarray(a), self.mesh, P()), state)
+                start = int(saved["epoch"])
+                records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()][:start]
+            if main:
+                (out / "ckpt").mkdir(parents=True, exist_ok=True)
+                log.write_text("".join(json.dumps(r) + "\n" for r in records))
+        compile_s = self.compile(state)
+        elapsed = records[-1]["elapsed"] if records else 0.0
+        bar = None
+        if progress and main:
+            from tqdm import tqdm
+
+            bar = tqdm(total=E, initial=start, desc=f"{plan.label[:40]:<17}", unit="ep", dynamic_ncols=True)
+        for e in range(start, stop):
+            lrs, moms = epoch_lrs(plan, e, S, pst, self.preset.momentum)
+            ins = self.epoch_inputs(e, lrs, moms)
+            t0 = time.perf_counter()
+            state, tm = self.run_epoch(state, ins)
+            tm = jax.device_get(tm)
+            t1 = time.perf_counter()
+            em = jax.device_get(self.evaluate(state, self.x_test, self.y_test, self.w_test))
+            t2 = time.perf_counter()
+            test_loss = float(em["loss"])
+            if plan.kind == "plateau":
+                pst = plan.schedule.update(pst, value=test_loss)
+            elapsed += t2 - t0
+            rec = {"schedule": plan.label, "epoch": e + 1, "lr": float(lrs[0]), "lr_last": float(lrs[-1]),
+                   "momentum": float(moms[0]), "train_loss": float(tm["loss"]) / S,
+                   "train_acc": float(tm["correct"]) / (S * self.preset.batch_size), "test_loss": test_loss,
+                   "test_acc": float(em["correct"]) / self.n_test, "seconds": t2 - t0, "train_seconds": t1 - t0,
+                   "images_per_sec": S * self.preset.batch_size / (t1 - t0), "elapsed": elapsed,
+                   "compile_seconds": compile_s, "devices": int(self.mesh.devices.size), "backend": jax.default_backend()}
+            records.append(rec)
+            if out is not None and main:
+                with open(log, "a") as f:
+                    f.write(json.dumps(rec) + "\n")
+                _save_ckpt(ckpt, (state, pst), dict(meta, epoch=e + 1))
+            if bar is not None:
+                bar.set_postfix(lr=f"{rec['lr']:.2e}", loss=f"{rec['train_loss']:.3f}", acc=f"{rec['test_acc']:.3f}")
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        return records
+
+
+def describe(preset: Preset, data=None) -> str:
+    return source_description(data) if not isinstance(data, tuple) else "in-memory arrays"
