@@ -126,7 +126,7 @@ class Case:
 
     ``kind``: ``'transcendental'`` (one cos/exp/pow per step: within 1.5x a bare cos), ``'piecewise'``
     (piecewise constant/linear: within 2x the write floor), ``'cawr'`` (CAWR with T_mult > 1: within 2x a
-    bare cos) or ``'other'`` (only compared with optax).
+    bare cos) or ``'other'`` (only compared with optax: LambdaLR, whose cost is the user's function).
     """
 
     label: str
@@ -166,7 +166,7 @@ def cases(n: int) -> list[Case]:
         Case("MultiplicativeLR", J.MultiplicativeLR(lr, lr_lambda=lambda e: 1 - 1e-5),
              {"exponential_decay": optax.exponential_decay(lr, 1, 1 - 1e-5)}, "transcendental"),
         Case("LambdaLR", J.LambdaLR(lr, lr_lambda=lambda e: jnp.minimum(1.0, (e + 1) / warm)),
-             {"lambda (same jnp function)": lambda k: lr * jnp.minimum(1.0, (k + 1) / warm)}, "piecewise"),
+             {"lambda (same jnp function)": lambda k: lr * jnp.minimum(1.0, (k + 1) / warm)}),  # the user's cost
         Case("PolynomialLR", J.PolynomialLR(lr, total_iters=n, power=2.0),
              {"polynomial_schedule": optax.polynomial_schedule(lr, 0.0, 2.0, n)}, "transcendental"),
         Case("CosineAnnealingLR", J.CosineAnnealingLR(lr, T_max=n),
@@ -533,6 +533,12 @@ WHY = [
     ("PolynomialLR vs optax", "Both are (1 - e/T) ** power (XLA turns power 2 into a multiply); jaxsched "
      "adds the selects that keep the end exactly 0 and never NaN (optax's is NaN under jit at e >= T for "
      "power 0.9). Memory-bound: about one extra pass of the output."),
+    ("CyclicLR vs write floor", "Besides selects, each step finds its place in the cycle with an integer floor "
+     "division by the cycle length, plus the sign fix-ups of `jnp.floor_divide` (it cannot know the step is "
+     "non-negative); x86 has no SIMD integer division, so XLA emits a multiply-shift sequence per element. "
+     "What would close it: `lax.div` on the clamped, non-negative step (the same values)."),
+    ("LambdaLR vs optax", "Both evaluate the same user function; jaxsched adds only the clamp of the step at 0 "
+     "and a cast, one fused pass over memory. What would close it: a run on an idle machine."),
     ("jitted step:", "The schedule's own device cost is a few ns per step (the schedule-alone fori_loop above), "
      "under 0.01% of a ~1.2 ms step, so a whole-step difference of 1-10% here is interference from other "
      "processes, not the schedule. What would close it: a run on an idle machine."),
