@@ -1,0 +1,91 @@
+"""LR range test on CIFAR-10 (the ``cpu`` preset's data, model and optimizer), then a OneCycleLR max_lr.
+
+    python -m benchmarks.lr_find_cifar10 [--steps 300] [--data PATH] [--out benchmarks/results/lr_find]
+
+Trains a copy of a freshly initialised SmallResNet (the ``cpu`` preset: first 800 training images per
+class, batch 128, random crop + flip, torch's ``SGD(momentum=0.9, weight_decay=5e-4)`` in optax) while the
+LR grows exponentially from 1e-5 to 10 over ``--steps`` updates, with :func:`jaxsched.lr_find`. Writes
+``lr_find.png`` (the curve), ``suggestion.json`` (steep, valley, and ``max_lr`` for OneCycleLR = valley)
+and ``curve.json`` into ``--out``, and prints the benchmark command that uses the suggestion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import jaxsched
+from benchmarks.cifar10 import train
+from benchmarks.cifar10.data import load_cifar10, source_description
+from benchmarks.cifar10.models import MODELS
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.lr_find_cifar10", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--steps", type=int, default=300, help="updates in the LR ramp (default 300)")
+    ap.add_argument("--start-lr", type=float, default=1e-5)
+    ap.add_argument("--end-lr", type=float, default=10.0)
+    ap.add_argument("--data", default=None, help="CIFAR-10 source (default: search the usual places)")
+    ap.add_argument("--out", default="benchmarks/results/lr_find")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    preset = train.PRESETS["cpu"]
+    x_tr, y_tr, _, _ = load_cifar10(args.data)
+    x_tr, y_tr = train.subset(x_tr, y_tr, preset.train_per_class)
+    model = MODELS[preset.model]()
+    variables = model.init(jax.random.key(args.seed), jnp.zeros((2, 32, 32, 3)), train=False)
+    rng = np.random.default_rng(args.seed)
+    bs = preset.batch_size
+
+    def batch(i):
+        idx = rng.choice(len(x_tr), bs, replace=False)
+        offs = rng.integers(0, 9, size=(bs, 2)).astype(np.int32)
+        flips = rng.random(bs) < 0.5
+        return jnp.asarray(x_tr[idx]), jnp.asarray(y_tr[idx]), jnp.asarray(offs), jnp.asarray(flips)
+
+    def loss_fn(params, batch_stats, b):
+        x, y, offs, flips = b
+        x = train._normalize(train._augment(x, offs, flips))
+        logits, upd = model.apply({"params": params, "batch_stats": batch_stats}, x, train=True,
+                                  mutable=["batch_stats"])
+        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), upd["batch_stats"]
+
+    def optimizer(lr):
+        return optax.chain(optax.add_decayed_weights(preset.weight_decay), optax.sgd(lr, momentum=preset.momentum))
+
+    t0 = time.time()
+    result = jaxsched.lr_find(loss_fn, variables["params"], optimizer, batch, state=variables["batch_stats"],
+                              start_lr=args.start_lr, end_lr=args.end_lr, num_steps=args.steps)
+    elapsed = time.time() - t0
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    date = time.strftime("%Y-%m-%d")
+    machine = f"{platform.machine()} CPU x{jax.local_device_count()} ({jax.default_backend()}), {platform.node()}"
+    result.plot(out / "lr_find.png", title=f"LR range test: SmallResNet, CIFAR-10 cpu preset, {date}")
+    max_lr = float(f"{result.valley:.3g}")
+    suggestion = {
+        "max_lr": max_lr, "rule": "valley", "steep": result.steep, "valley": result.valley,
+        "stop_reason": result.stop_reason, "steps_run": result.num_steps, "ramp": [args.start_lr, args.end_lr, args.steps],
+        "data": source_description(args.data), "model": preset.model, "batch_size": bs,
+        "optimizer": "SGD(momentum=0.9, weight_decay=5e-4)", "seconds": round(elapsed, 1), "date": date,
+        "machine": machine,
+        "command": f"python -m benchmarks.cifar10 --preset cpu --out benchmarks/results/cifar10-cpu "
+                   f"--schedules 'OneCycleLR(max_lr={max_lr}, epochs=E, steps_per_epoch=S)'",
+    }
+    (out / "suggestion.json").write_text(json.dumps(suggestion, indent=2) + "\n")
+    (out / "curve.json").write_text(json.dumps(result.to_dict()) + "\n")
+    print(json.dumps(suggestion, indent=2))
+
+
+if __name__ == "__main__":
+    main()
