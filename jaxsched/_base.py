@@ -72,6 +72,17 @@ def as_step(step, cls_name: str) -> Array:
     return jnp.maximum(step.astype(int_dtype()), 0)
 
 
+def div(e: Array, n: int) -> Array:
+    """``e // n`` for a non-negative integer array ``e`` and a positive int ``n`` (one integer division;
+    ``jnp.floor_divide`` adds sign corrections that steps, clamped to >= 0, never need)."""
+    return jax.lax.div(e, jnp.asarray(n, e.dtype))
+
+
+def mod(e: Array, n: int) -> Array:
+    """``e % n`` for a non-negative integer array ``e`` and a positive int ``n``."""
+    return jax.lax.rem(e, jnp.asarray(n, e.dtype))
+
+
 def map_steps(fn: Callable[[Array], Array], e: Array) -> Array:
     """``fn`` on a scalar step, mapped over an array of steps: output shape ``e.shape + fn's shape``."""
     if e.ndim == 0:

@@ -22,11 +22,13 @@ from ._base import (
     check_int,
     check_lengths,
     check_lr,
+    div,
     float_dtype,
     int_dtype,
     int_max,
     int_pow,
     map_steps,
+    mod,
     per_group,
     schedule_class,
 )
@@ -126,7 +128,7 @@ class CyclicLR(Schedule):
         up, down = self.step_size_up, self._down
         total = up + down
         if isinstance(up, int) and isinstance(down, int):
-            k = e // total
+            k = div(e, total)
             r = e - k * total
             rise = r.astype(dtype) / up
             fall = (total - r).astype(dtype) / (down if down else 1)
@@ -372,7 +374,7 @@ class CosineAnnealingWarmRestarts(Schedule):
         """``(T_cur, T_i)`` as integer arrays."""
         t0, tm = self.T_0, self.T_mult
         if tm == 1:
-            return e % t0, jnp.full_like(e, t0)
+            return mod(e, t0), jnp.full_like(e, t0)
         limit = int_max()
         if tm == 2:
             # Cycle n starts at t0 * (2**n - 1), so n = floor(log2(e // t0 + 1)): a count of leading zeros,

@@ -19,7 +19,9 @@ from ._base import (
     check_int,
     check_lengths,
     check_lr,
+    div,
     host,
+    mod,
     int_dtype,
     int_pow,
     is_concrete,
@@ -204,7 +206,7 @@ class StepLR(Schedule):
         _set(self, "gamma", check_float("StepLR", "gamma", self.gamma))
 
     def _factor(self, e, dtype):
-        return int_pow(self.gamma, e // self.step_size, dtype)
+        return int_pow(self.gamma, div(e, self.step_size), dtype)
 
     def _value(self, e, dtype):
         return arr(self.lr, dtype) * self._factor(e, dtype)
@@ -213,7 +215,7 @@ class StepLR(Schedule):
         return 1.0, 0.0
 
     def _affine(self, e, dtype):
-        decay = (e % self.step_size) == 0
+        decay = mod(e, self.step_size) == 0
         return jnp.where(decay, arr(self.gamma, dtype), jnp.ones((), dtype)), 0.0
 
 
@@ -509,7 +511,7 @@ def _half_cos(e: Array, T: int, dtype) -> Array:
     keeps the argument small where the value is small, so float32 stays accurate near ``eta_min`` too
     (the recursion of ChainedScheduler divides by these values).
     """
-    r = e % (2 * T)
+    r = mod(e, 2 * T)
     return jnp.sin(jnp.pi * (T - r).astype(dtype) / (2 * T))
 
 
@@ -550,7 +552,7 @@ class CosineAnnealingLR(Schedule):
     def _affine(self, e, dtype):
         T = self.T_max
         b, eta = arr(self.lr, dtype), arr(self.eta_min, dtype)
-        rp = (e - 1) % (2 * T)
+        rp = mod(e - 1, 2 * T)
         num = _half_cos(e, T, dtype) ** 2
         den = _half_cos(e - 1, T, dtype) ** 2
         ratio = num / jnp.where(den == 0, 1.0, den)
