@@ -6,7 +6,8 @@
 moving average, and stops once the smoothed loss exceeds ``diverge`` times the best seen (or is not
 finite). It suggests an LR two ways:
 
-* ``steep``: where the smoothed loss falls fastest against ``log(lr)`` (most negative finite difference);
+* ``steep``: where the smoothed loss falls fastest against ``log(lr)`` (most negative centred difference
+  over a twentieth of the curve);
 * ``valley`` (fastai's rule): the middle of the longest stretch over which the smoothed loss keeps falling
   (its longest decreasing subsequence), a more conservative pick that is robust to a noisy curve.
 
@@ -43,6 +44,20 @@ class LRFindResult:
     stop_reason: str
     skip_start: int
     skip_end: int
+
+    @classmethod
+    def from_curve(cls, lrs, losses, smoothed, stop_reason: str, skip_start: int = 10, skip_end: int = 5):
+        """The result (with both suggestions) for a recorded curve, e.g. one read back from :meth:`to_dict`."""
+        lrs, losses, smoothed = (np.asarray(v, np.float64) for v in (lrs, losses, smoothed))
+        usable = len(lrs) - (1 if stop_reason == "diverged" else 0)  # the diverging point is not a candidate
+        lo = min(skip_start, max(usable - 2, 0))
+        hi = min(max(usable - skip_end, lo + 2), usable)
+        sel_lrs, sel = lrs[lo:hi], smoothed[lo:hi]
+        i_steep, i_valley = steepest(sel_lrs, sel), valley(sel)
+        return cls(lrs=lrs, losses=losses, smoothed=smoothed,
+                   steep=None if i_steep is None else float(sel_lrs[i_steep]),
+                   valley=None if i_valley is None else float(sel_lrs[i_valley]),
+                   stop_reason=stop_reason, skip_start=skip_start, skip_end=skip_end)
 
     @property
     def num_steps(self) -> int:
@@ -87,12 +102,24 @@ class LRFindResult:
         return fig
 
 
-def steepest(lrs, losses) -> int | None:
-    """Index of the most negative finite-difference slope of ``losses`` against ``log(lrs)`` (None if < 2 points)."""
+def steepest(lrs, losses, width: int | None = None) -> int | None:
+    """Index where ``losses`` falls fastest against ``log(lrs)`` (None with fewer than 2 points).
+
+    The slope at ``i`` is a centred difference over ``i - width .. i + width`` (default ``width`` =
+    ``len // 20``, at least 1): a one-step difference is dominated by batch noise near the start of a ramp,
+    where the smoothed loss still moves a lot per step.
+    """
     lrs, losses = np.asarray(lrs, np.float64), np.asarray(losses, np.float64)
-    if lrs.size < 2:
+    n = lrs.size
+    if n < 2:
         return None
-    slope = np.diff(losses) / np.diff(np.log(lrs))
+    w = max(1, n // 20) if width is None else max(1, int(width))
+    w = min(w, (n - 1) // 2) if n > 2 else 1
+    lo = np.clip(np.arange(n) - w, 0, n - 1)
+    hi = np.clip(np.arange(n) + w, 0, n - 1)
+    x = np.log(lrs)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = (losses[hi] - losses[lo]) / (x[hi] - x[lo])
     slope = np.where(np.isfinite(slope), slope, np.inf)
     return int(np.argmin(slope))
 
@@ -214,16 +241,4 @@ def lr_find(
             break
         best = min(best, sm)
 
-    lrs, losses, smoothed = (np.asarray(v, np.float64) for v in (lrs, losses, smoothed))
-    usable = len(lrs) - (1 if reason == "diverged" else 0)  # the diverging point is not a candidate
-    lo, hi = min(skip_start, max(usable - 2, 0)), max(usable - skip_end, min(skip_start, usable) + 2)
-    hi = min(hi, usable)
-    sel_lrs, sel = lrs[lo:hi], smoothed[lo:hi]
-    i_steep = steepest(sel_lrs, sel)
-    i_valley = valley(sel)
-    return LRFindResult(
-        lrs=lrs, losses=losses, smoothed=smoothed,
-        steep=None if i_steep is None else float(sel_lrs[i_steep]),
-        valley=None if i_valley is None else float(sel_lrs[i_valley]),
-        stop_reason=reason, skip_start=skip_start, skip_end=skip_end,
-    )
+    return LRFindResult.from_curve(lrs, losses, smoothed, reason, skip_start=skip_start, skip_end=skip_end)
