@@ -139,8 +139,8 @@ def parse_schedule(text: str, epochs: int, steps_per_epoch: int, lr: float = 0.1
     literal keyword arguments is stepped per epoch on test loss.
 
     >>> p = parse_schedule("OneCycleLR(max_lr=0.4, epochs=E, steps_per_epoch=S)", 10, 62)
-    >>> p.kind, p.schedule.total_steps
-    ('step', 620)
+    >>> p.kind, p.schedule.epochs, p.schedule.steps_per_epoch
+    ('step', 10, 62)
     >>> parse_schedule("epoch:CosineAnnealingLR(0.1, T_max=auto)", 10, 62).schedule.T_max
     10
     """
@@ -450,7 +450,7 @@ class Run:
         state = self.fresh_state()
         pst = plan.schedule.init() if plan.kind == "plateau" else None
         records, start = [], 0
-        meta = {"preset": dataclasses.asdict(self.preset), "label": plan.label, "schedule": repr(plan.schedule), "kind": plan.kind,
+        meta = {"preset": dataclasses.asdict(self.preset), "model": repr(self.model), "label": plan.label, "schedule": repr(plan.schedule), "kind": plan.kind,
                 "epochs": E, "steps_per_epoch": S, "devices": int(self.mesh.devices.size)}
         log = ckpt = None
         if out is not None:
