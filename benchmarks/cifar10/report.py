@@ -85,7 +85,8 @@ def claims(ms: dict) -> str:
                 parts.append(f"to {k}%: OneCycleLR {_fmt(eo, 'd')} epochs, StepLR {_fmt(es, 'd')}")
                 held.append(eo is not None and es is None)
             else:
-                parts.append(f"to {k}%: OneCycleLR {eo} epochs, StepLR {es} ({1 - eo / es:+.0%} fewer)")
+                diff = f"{1 - eo / es:.0%} fewer" if eo <= es else f"{eo / es - 1:.0%} more"
+                parts.append(f"to {k}%: OneCycleLR {eo} epochs, StepLR {es} ({diff})")
                 held.append(eo <= 0.7 * es)
         verdict = "held" if all(held) else ("held in part" if any(held) else "did not hold")
         out.append(f"1. *OneCycleLR converged 30% faster than StepLR*: **{verdict}** ({'; '.join(parts)}).")
