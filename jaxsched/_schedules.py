@@ -479,7 +479,9 @@ class PolynomialLR(Schedule):
         # 0 ** p: 0 for p > 0, 1 for p == 0 (as in Python); never log(0) * 0.
         safe = jnp.where(left == 0, 1.0, left)
         out = safe ** p  # XLA turns a constant integer power into multiplications (no exp/log per step)
-        return jnp.where(left == 0, jnp.where(p == 0, 1.0, 0.0), out)
+        # decide p == 0 on the exact value when it is concrete: a tiny power (1e-56) rounds to 0 in float32
+        zero_power = (self.power == 0.0) if is_concrete(self.power) else (p == 0)
+        return jnp.where(left == 0, jnp.where(zero_power, 1.0, 0.0), out)
 
     def _value(self, e, dtype):
         return arr(self.lr, dtype) * self._factor(e, dtype)
