@@ -74,8 +74,22 @@ def _select(index: Array, values: list[Array]) -> Array:
     return out
 
 
+class _Composite(Schedule):
+    """A schedule made of member schedules that share one optimizer (one initial LR)."""
+
+    schedulers: tuple
+
+    @property
+    def _base(self):
+        return self.schedulers[0]._base
+
+    @property
+    def num_groups(self):
+        return self.schedulers[0].num_groups
+
+
 @schedule_class
-class SequentialLR(Schedule):
+class SequentialLR(_Composite):
     """Run ``schedulers`` one after another, switching at ``milestones``: torch's SequentialLR.
 
     At a milestone torch restarts the next schedule from its own index 0 (computed from the initial LR,
@@ -112,14 +126,6 @@ class SequentialLR(Schedule):
             raise ValueError(f"SequentialLR: milestones must be sorted (non-decreasing), got milestones={list(ms)!r}.")
         _set(self, "schedulers", members)
         _set(self, "milestones", ms)
-
-    @property
-    def _base(self):
-        return self.schedulers[0]._base
-
-    @property
-    def num_groups(self):
-        return self.schedulers[0].num_groups
 
     def _stage(self, e):
         if not self.milestones:
@@ -171,7 +177,7 @@ def _restart_affine(s: Schedule, dtype):
 
 
 @schedule_class
-class ChainedScheduler(Schedule):
+class ChainedScheduler(_Composite):
     """Step every schedule in turn on the same LR: torch's ChainedScheduler.
 
     torch's ChainedScheduler is sequential mutation of the optimizer's LR, not a product of schedules:
@@ -196,14 +202,6 @@ class ChainedScheduler(Schedule):
 
     def __post_init__(self):
         _set(self, "schedulers", _check_members("ChainedScheduler", self.schedulers))
-
-    @property
-    def _base(self):
-        return self.schedulers[0]._base
-
-    @property
-    def num_groups(self):
-        return self.schedulers[0].num_groups
 
     @property
     def closed_form(self) -> bool:
