@@ -134,11 +134,21 @@ class CyclicLR(Schedule):
             fall = (total - r).astype(dtype) / (down if down else 1)
             pos = jnp.where(r <= up, rise, fall)
         else:
+            # Non-integer step sizes. The cycle length is carried as hi + lo (hi its rounding to the compute
+            # dtype, lo the float64 remainder), so that e mod total stays exact to the last bits even in
+            # float32: fmod by hi is exact, and the n * lo correction is tiny.
+            hi = float(np.asarray(total, dtype))
+            lo = float(total - hi)
             ef = e.astype(dtype)
-            k = jnp.floor(ef / total)
-            r = ef - k * total
-            pos = jnp.where(r <= up, r / up, (total - r) / (down if down else 1.0))
-            k = k.astype(e.dtype)
+            r = lax.rem(ef, jnp.asarray(hi, dtype))
+            n = jnp.round((ef - r) / hi)
+            r = r - n * lo
+            wrap = r < 0
+            r = jnp.where(wrap, r + hi + lo, r)
+            n = jnp.where(wrap, n - 1, n)
+            left = (hi - r) + lo
+            pos = jnp.where(r <= up, r / up, left / (down if down else 1.0))
+            k = n.astype(e.dtype)
         if self.scale_fn is not None:
             arg = (k + 1) if self.scale_mode == "cycle" else e
             amp = _call_groups(self.scale_fn, arg, dtype, None)
@@ -449,18 +459,21 @@ class SWALR(Schedule):
         _set(self, "anneal_epochs", int(a))
 
     def _ramp(self, t):
-        return jnp.sin(jnp.pi * t / 2) ** 2 if self.anneal_strategy == "cos" else t
+        """``(alpha, 1 - alpha)`` at ``t``, the second computed directly (no cancellation near alpha = 1)."""
+        if self.anneal_strategy == "cos":
+            return jnp.sin(jnp.pi * t / 2) ** 2, jnp.cos(jnp.pi * t / 2) ** 2
+        return t, 1.0 - t
 
-    def _alpha(self, step, dtype):
-        """torch's ``alpha`` at its step counter ``step`` (``_step_count - 1``)."""
+    def _t(self, step, dtype):
+        """torch's interpolation time at its step counter ``step`` (``_step_count - 1``)."""
         A = self.anneal_epochs
         if A == 0:
             step = jnp.maximum(step, 1)
-        return self._ramp(jnp.clip(step.astype(dtype) / max(1, A), 0.0, 1.0))
+        return jnp.clip(step.astype(dtype) / max(1, A), 0.0, 1.0)
 
     def _anneal(self, start, j, dtype):
-        a = self._alpha(j, dtype)
-        return arr(self.swa_lr, dtype) * a + start * (1.0 - a)
+        a, rest = self._ramp(self._t(j, dtype))
+        return arr(self.swa_lr, dtype) * a + start * rest
 
     def _value(self, e, dtype):
         return self._anneal(arr(self.lr, dtype), e, dtype)
@@ -474,15 +487,15 @@ class SWALR(Schedule):
         return 1.0, 0.0
 
     def _affine(self, e, dtype):
-        # torch inverts its previous interpolation to recover the start LR, then interpolates again: an
-        # affine map of the current LR.
+        # torch inverts its previous interpolation to recover the start LR, L0 = (lr - a' swa) / (1 - a'),
+        # then interpolates again, swa a + L0 (1 - a): that is lr_new = swa + A (lr - swa) with
+        # A = (1 - a) / (1 - a'), and just swa once a' == 1 (the annealing is over).
         swa = arr(self.swa_lr, dtype)
         A_ep = self.anneal_epochs
         step = jnp.maximum(e, 1) if A_ep == 0 else e
-        prev_a = self._ramp(jnp.clip((step - 1).astype(dtype) / max(1, A_ep), 0.0, 1.0))
-        a = self._alpha(e, dtype)
-        done = prev_a == 1.0
-        safe = jnp.where(done, 0.5, 1.0 - prev_a)
-        A = jnp.where(done, 0.0, (1.0 - a) / safe)
-        C = jnp.where(done, swa * a + swa * (1.0 - a), swa * a - (1.0 - a) * prev_a * swa / safe)
-        return A, C
+        done = (step - 1) >= max(1, A_ep)
+        _, rest_prev = self._ramp(self._t(step - 1, dtype) if A_ep else
+                                  jnp.clip((step - 1).astype(dtype), 0.0, 1.0))
+        _, rest = self._ramp(self._t(e, dtype))
+        A = jnp.where(done, 0.0, rest / jnp.where(done, 1.0, rest_prev))
+        return A, swa * (1.0 - A)
