@@ -461,7 +461,9 @@ class SWALR(Schedule):
     def _ramp(self, t):
         """``(alpha, 1 - alpha)`` at ``t``, the second computed directly (no cancellation near alpha = 1)."""
         if self.anneal_strategy == "cos":
-            return jnp.sin(jnp.pi * t / 2) ** 2, jnp.cos(jnp.pi * t / 2) ** 2
+            end = t >= 1.0  # exactly (1, 0) there, as torch's (1 - cos(pi)) / 2 is
+            a = jnp.where(end, 1.0, jnp.sin(jnp.pi * t / 2) ** 2)
+            return a, jnp.where(end, 0.0, jnp.cos(jnp.pi * t / 2) ** 2)
         return t, 1.0 - t
 
     def _t(self, step, dtype):
