@@ -284,6 +284,8 @@ def trace_check(cls: str, name: str, f: Callable) -> None:
 
 
 def _leaf_key(v):
+    if v is None:  # an optional float argument left unset
+        return None
     if isinstance(v, tuple):
         return tuple(_leaf_key(x) for x in v)
     if isinstance(v, Schedule):

@@ -34,7 +34,6 @@ that does not waste the first step.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import warnings
 from typing import Any, NamedTuple, Union
@@ -46,9 +45,7 @@ import numpy as np
 from ._base import (
     Array,
     Schedule,
-    _hashable,
     _is_tracer,
-    _leaf_key,
     arr,
     check_choice,
     check_float,
@@ -78,15 +75,7 @@ SCHEDULER_NAMES = (
 
 
 class _HFSchedule(Schedule):
-    """Base of the transformers schedules: optional float arguments (``None``) hash like any value."""
-
-    def __hash__(self) -> int:
-        def key(name):
-            v = getattr(self, name)
-            if v is None:
-                return None
-            return _leaf_key(v) if name in self._leaves else _hashable(v)
-        return hash((type(self).__name__,) + tuple(key(f.name) for f in dataclasses.fields(self)))
+    """Base of the transformers schedules."""
 
 
 def _steps(cls: str, name: str, value, *, optional: bool = False):
