@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Callable, Union
+from typing import Any, Union
 
 import jax
 import jax.numpy as jnp
@@ -19,12 +19,10 @@ from ._base import (
     check_callable,
     check_choice,
     check_float,
-    check_int,
     check_lengths,
     check_lr,
     div,
     float_dtype,
-    int_dtype,
     int_max,
     int_pow,
     map_steps,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Union
+from typing import Any, Union
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +17,6 @@ from ._base import (
     check_callable,
     check_float,
     check_int,
-    check_lengths,
     check_lr,
     div,
     host,

@@ -38,7 +38,6 @@ import math
 import warnings
 from typing import Any, NamedTuple, Union
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 

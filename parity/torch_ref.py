@@ -14,11 +14,6 @@ import jax
 import numpy as np
 import torch
 
-import jaxsched
-
-_LR_TAKING = {"LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR",
-              "PolynomialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "SWALR"}
-
 
 def _groups(schedule) -> int | None:
     return schedule.num_groups

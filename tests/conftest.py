@@ -2,7 +2,6 @@
 
 import os
 
-import jax
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(

@@ -3,7 +3,6 @@ data parallelism (8 forced CPU devices against 1), all on a tiny fake dataset.""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import pickle

@@ -8,7 +8,6 @@ optimizer (one or two parameter groups) and by ``jaxsched.transformers.get_sched
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import jax
@@ -24,7 +23,6 @@ from transformers.trainer_utils import SchedulerType
 import jaxsched
 from jaxsched.transformers import (
     SCHEDULER_NAMES,
-    CosineWithHardRestartsScheduleWithWarmup,
     GreedyLR,
     get_scheduler,
 )
