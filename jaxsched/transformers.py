@@ -76,6 +76,13 @@ SCHEDULER_NAMES = (
 class _HFSchedule(Schedule):
     """Base of the transformers schedules."""
 
+    def _check_common(self, *steps: str) -> None:
+        """Validate ``lr`` and the named step-count arguments (non-negative integers), as every schedule does."""
+        n = type(self).__name__
+        _set(self, "lr", check_lr(n, "lr", self.lr))
+        for name in steps:
+            _set(self, name, _steps(n, name, getattr(self, name)))
+
 
 def _steps(cls: str, name: str, value, *, optional: bool = False):
     if optional and value is None:
@@ -195,9 +202,7 @@ class ConstantScheduleWithWarmup(_HFSchedule):
     _leaves = ("lr",)
 
     def __post_init__(self):
-        n = "ConstantScheduleWithWarmup"
-        _set(self, "lr", check_lr(n, "lr", self.lr))
-        _set(self, "num_warmup_steps", _steps(n, "num_warmup_steps", self.num_warmup_steps))
+        self._check_common("num_warmup_steps")
 
     def _value(self, e, dtype):
         W = self.num_warmup_steps
@@ -224,10 +229,7 @@ class LinearScheduleWithWarmup(_HFSchedule):
     _leaves = ("lr",)
 
     def __post_init__(self):
-        n = "LinearScheduleWithWarmup"
-        _set(self, "lr", check_lr(n, "lr", self.lr))
-        _set(self, "num_warmup_steps", _steps(n, "num_warmup_steps", self.num_warmup_steps))
-        _set(self, "num_training_steps", _steps(n, "num_training_steps", self.num_training_steps))
+        self._check_common("num_warmup_steps", "num_training_steps")
 
     def _value(self, e, dtype):
         W, T = self.num_warmup_steps, self.num_training_steps
@@ -258,9 +260,7 @@ class CosineScheduleWithWarmup(_HFSchedule):
 
     def __post_init__(self):
         n = "CosineScheduleWithWarmup"
-        _set(self, "lr", check_lr(n, "lr", self.lr))
-        _set(self, "num_warmup_steps", _steps(n, "num_warmup_steps", self.num_warmup_steps))
-        _set(self, "num_training_steps", _steps(n, "num_training_steps", self.num_training_steps))
+        self._check_common("num_warmup_steps", "num_training_steps")
         _set(self, "num_cycles", check_float(n, "num_cycles", self.num_cycles))
 
     def _value(self, e, dtype):
@@ -308,9 +308,7 @@ class CosineWithHardRestartsScheduleWithWarmup(_HFSchedule):
 
     def __post_init__(self):
         n = "CosineWithHardRestartsScheduleWithWarmup"
-        _set(self, "lr", check_lr(n, "lr", self.lr))
-        _set(self, "num_warmup_steps", _steps(n, "num_warmup_steps", self.num_warmup_steps))
-        _set(self, "num_training_steps", _steps(n, "num_training_steps", self.num_training_steps))
+        self._check_common("num_warmup_steps", "num_training_steps")
         _set(self, "num_cycles", check_float(n, "num_cycles", self.num_cycles))
 
     def _table(self, D: int):
@@ -423,8 +421,7 @@ class InverseSqrtSchedule(_HFSchedule):
 
     def __post_init__(self):
         n = "InverseSqrtSchedule"
-        _set(self, "lr", check_lr(n, "lr", self.lr))
-        _set(self, "num_warmup_steps", _steps(n, "num_warmup_steps", self.num_warmup_steps))
+        self._check_common("num_warmup_steps")
         if self.timescale is not None:
             _set(self, "timescale", check_int(n, "timescale", self.timescale, minimum=1,
                                               rule="a positive integer (transformers divides by it)"))
@@ -466,9 +463,7 @@ class CosineWithMinLRScheduleWithWarmup(_HFSchedule):
 
     def __post_init__(self):
         n = type(self).__name__
-        _set(self, "lr", check_lr(n, "lr", self.lr))
-        _set(self, "num_warmup_steps", _steps(n, "num_warmup_steps", self.num_warmup_steps))
-        _set(self, "num_training_steps", _steps(n, "num_training_steps", self.num_training_steps))
+        self._check_common("num_warmup_steps", "num_training_steps")
         _set(self, "num_cycles", check_float(n, "num_cycles", self.num_cycles))
         _set(self, "min_lr", _opt_float(n, "min_lr", self.min_lr))
         _set(self, "min_lr_rate", _opt_float(n, "min_lr_rate", self.min_lr_rate))
@@ -572,8 +567,7 @@ class WSDSchedule(_HFSchedule):
 
     def __post_init__(self):
         n = "WSDSchedule"
-        _set(self, "lr", check_lr(n, "lr", self.lr))
-        _set(self, "num_warmup_steps", _steps(n, "num_warmup_steps", self.num_warmup_steps))
+        self._check_common("num_warmup_steps")
         _set(self, "num_decay_steps", _steps(n, "num_decay_steps", self.num_decay_steps))
         _set(self, "num_training_steps", _steps(n, "num_training_steps", self.num_training_steps, optional=True))
         _set(self, "num_stable_steps", _steps(n, "num_stable_steps", self.num_stable_steps, optional=True))
