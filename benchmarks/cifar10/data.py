@@ -11,29 +11,51 @@ Accepted sources (``path`` may name any of them, or a folder that holds one):
 * the JPEG copy ``cifar10-jpeg.tar.gz`` (``train/<class>/NNNN.jpg``, ``test/<class>/NNNN.jpg``) or the
   folder it unpacks to.
 
-With ``path=None`` the places in :func:`search_paths` are tried in order (``$CIFAR10_DATA`` first). Decoded
-arrays are cached under ``$JAXSCHED_CACHE`` (default ``~/.cache/jaxsched``), keyed by the source's path,
-size and modification time, so a changed source is decoded again.
+With ``path=None`` the places in :func:`search_paths` are tried in order (``$CIFAR10_DATA`` first; the
+current folder is not searched). Decoded arrays are cached under ``$JAXSCHED_CACHE`` (default
+``~/.cache/jaxsched``), keyed by the SHA-256 of the source's bytes (every file of a folder), so a changed
+source is decoded again.
+
+Safety and wholeness:
+
+* pickles are read with :class:`SafeUnpickler`, which admits only what a CIFAR-10 batch holds (dicts,
+  lists, bytes, str, numbers and numpy arrays of plain dtypes); any other global (``os.system``, ...) is
+  refused before it is called;
+* gzip archives are read to the end first, so a truncated or corrupted archive fails its CRC/length check;
+* the decoded set must hold ``per_class`` images of every class (5,000 training and 1,000 test images per
+  class for the real data); anything else is refused;
+* every error names the bad file (the archive and, where known, its member).
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import os
 import pickle
 import tarfile
+import zipfile
+import zlib
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 _ARCHIVES = ("cifar-10-python.tar.gz", "cifar10-jpeg.tar.gz")
 _FOLDERS = ("cifar-10-batches-py", "cifar10-jpeg", "cifar10")
+#: images per class of the real data set: (train, test)
+PER_CLASS = (5000, 1000)
+_CACHE_VERSION = "2"
 
 
 class DataNotFoundError(FileNotFoundError):
     """No CIFAR-10 source was found; the message lists where we looked."""
+
+
+class DataError(ValueError):
+    """A CIFAR-10 source is unsafe, damaged or incomplete; the message names the file."""
 
 
 def cache_dir() -> Path:
@@ -41,18 +63,26 @@ def cache_dir() -> Path:
 
 
 def search_paths() -> list[Path]:
-    """The places ``load_cifar10(None)`` looks, in order."""
+    """The places ``load_cifar10(None)`` looks, in order. The current folder is deliberately not among them:
+    a ``./data`` planted where the command happens to run must not be picked up."""
     repo = Path(__file__).resolve().parents[2]
     roots = []
     if os.environ.get("CIFAR10_DATA"):
         roots.append(Path(os.environ["CIFAR10_DATA"]))
-    roots += [Path.cwd() / "data", repo / "data", repo.parent / "shared" / "data", Path.home() / "data",
+    roots += [repo / "data", repo.parent / "shared" / "data", Path.home() / "data",
               Path.home() / ".cache" / "jaxsched" / "data", Path("/work/shared/data")]
     out = []
     for r in roots:
         if r not in out:
             out.append(r)
     return out
+
+
+def _open_tar(p: Path) -> tarfile.TarFile:
+    try:
+        return tarfile.open(p)
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+        raise DataError(f"CIFAR-10 archive {str(p)!r} cannot be read as a tar archive: {e}") from None
 
 
 def _kind(p: Path) -> str | None:
@@ -64,13 +94,16 @@ def _kind(p: Path) -> str | None:
             return "jpeg-dir"
         return None
     if p.is_file() and p.name.endswith((".tar.gz", ".tgz", ".tar")):
-        with tarfile.open(p) as tf:
-            for m in tf:
-                name = m.name.lstrip("./")
-                if name.endswith("data_batch_1"):
-                    return "pickle-tar"
-                if name.startswith(("train/", "test/")) and name.lower().endswith((".jpg", ".jpeg", ".png")):
-                    return "jpeg-tar"
+        try:
+            with _open_tar(p) as tf:
+                for m in tf:
+                    name = m.name.lstrip("./")
+                    if name.endswith("data_batch_1"):
+                        return "pickle-tar"
+                    if name.startswith(("train/", "test/")) and name.lower().endswith((".jpg", ".jpeg", ".png")):
+                        return "jpeg-tar"
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+            raise DataError(f"CIFAR-10 archive {str(p)!r} is damaged: {e}") from None
         return None
     return None
 
@@ -94,20 +127,144 @@ def find_source(path=None) -> tuple[Path, str]:
     )
 
 
-def _unpickle(fobj) -> tuple[np.ndarray, np.ndarray]:
-    d = pickle.load(fobj, encoding="bytes")
-    x = np.asarray(d[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return np.ascontiguousarray(x), np.asarray(d[b"labels"], np.int32)
+# ----------------------------------------------------------------------------------------------------------
+# safe unpickling
 
 
-def _decode(data: bytes) -> np.ndarray:
+def _reconstruct(subtype, shape, dtype):
+    if subtype is not np.ndarray:
+        raise pickle.UnpicklingError(f"only numpy.ndarray may be rebuilt, not {subtype!r}")
+    return np.ndarray.__new__(np.ndarray, shape, dtype)
+
+
+def _dtype(spec, align=False, copy=False):
+    dt = np.dtype(spec)
+    if dt.hasobject or dt.kind not in "biuf":
+        raise pickle.UnpicklingError(f"only numeric array dtypes are allowed, not {dt!r}")
+    return dt
+
+
+def _frombuffer(buf, dtype, shape, order):
+    dt = _dtype(dtype)
+    return np.frombuffer(bytes(buf), dtype=dt).reshape(shape, order=order).copy()
+
+
+def _latin1(text, encoding="latin1"):
+    """``_codecs.encode`` as protocol-2 pickles use it for bytes, and only that."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("_codecs.encode is allowed only for latin1 bytes")
+    return text.encode("latin1")
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """Unpickles a CIFAR-10 batch and nothing else.
+
+    Plain containers, bytes, strings and numbers need no globals; the only globals admitted are numpy's
+    array rebuilders (``_reconstruct``, ``_frombuffer``), ``ndarray``, ``dtype`` and protocol 2's latin1
+    ``_codecs.encode``, and those through
+    wrappers that accept numeric dtypes only (an object array could carry arbitrary objects). Any other
+    global, e.g. ``os.system`` or ``builtins.eval``, raises ``pickle.UnpicklingError`` before it is called.
+    """
+
+    _ALLOWED: ClassVar[dict] = {
+        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+        ("numpy._core.numeric", "_frombuffer"): _frombuffer,
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): _dtype,
+        ("_codecs", "encode"): _latin1,
+    }
+
+    def find_class(self, module, name):
+        fn = self._ALLOWED.get((module, name))
+        if fn is None:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR-10 batch")
+        return fn
+
+
+def _unpickle(fobj, where: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        d = SafeUnpickler(fobj, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            OverflowError, MemoryError, zlib.error, OSError, tarfile.TarError) as e:
+        raise DataError(f"CIFAR-10 batch {where} is not a safe CIFAR-10 pickle ({type(e).__name__}: {e}); "
+                        "refusing it.") from None
+    if not isinstance(d, dict) or b"data" not in d or b"labels" not in d:
+        raise DataError(f"CIFAR-10 batch {where} does not hold the b'data' and b'labels' entries of a "
+                        "CIFAR-10 batch.")
+    data, labels = d[b"data"], d[b"labels"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        shape = getattr(data, "shape", None)
+        raise DataError(f"CIFAR-10 batch {where}: b'data' must be a uint8 array of shape (N, 3072), got "
+                        f"{type(data).__name__} of shape {shape}.")
+    if not isinstance(labels, list) or len(labels) != len(data) or \
+            not all(isinstance(v, int) and 0 <= v < 10 for v in labels):
+        raise DataError(f"CIFAR-10 batch {where}: b'labels' must be a list of {len(data)} integers in 0..9.")
+    x = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(x), np.asarray(labels, np.int32)
+
+
+def _decode(data: bytes, where: str) -> np.ndarray:
     from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as im:
-        a = np.asarray(im.convert("RGB"), np.uint8)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            a = np.asarray(im.convert("RGB"), np.uint8)
+    except (OSError, ValueError, SyntaxError, EOFError, TypeError, MemoryError) as e:  # Pillow's damage errors
+        raise DataError(f"CIFAR-10 image {where} cannot be decoded ({type(e).__name__}: {e}).") from None
     if a.shape != (32, 32, 3):
-        raise ValueError(f"CIFAR-10 images must be 32x32 RGB, got an image of shape {a.shape}.")
+        raise DataError(f"CIFAR-10 image {where} must be 32x32 RGB, got an image of shape {a.shape}.")
     return a
+
+
+# ----------------------------------------------------------------------------------------------------------
+# wholeness
+
+
+def verify_archive(p: Path) -> None:
+    """Read a gzip archive to its end so that its CRC and length are checked; raise :class:`DataError`
+    naming ``p`` when they fail (a truncated or bit-flipped download). Plain ``.tar`` files carry no
+    checksum of their contents; their damage shows up in the per-class counts or in decoding."""
+    with open(p, "rb") as f:
+        magic = f.read(2)
+    if magic != b"\x1f\x8b":
+        return
+    try:
+        with gzip.open(p, "rb") as g:
+            while g.read(1 << 22):
+                pass
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"CIFAR-10 archive {str(p)!r} is damaged or truncated ({type(e).__name__}: {e}); "
+                        "download or copy it again.") from None
+
+
+def content_key(p: Path, kind: str) -> str:
+    """SHA-256 of the source's bytes: the archive itself, or every file of a folder source (by relative
+    path), so the cache follows the content, not names or modification times."""
+    h = hashlib.sha256(f"{kind}|{_CACHE_VERSION}".encode())
+    files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file())
+    for f in files:
+        h.update(str(f.relative_to(p) if f != p else f.name).encode() + b"\0")
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 22), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def check_counts(arrays, per_class=PER_CLASS, where: str = "") -> None:
+    """Every class must have exactly ``per_class[0]`` training and ``per_class[1]`` test images."""
+    for split, y, want in (("train", arrays[1], per_class[0]), ("test", arrays[3], per_class[1])):
+        counts = np.bincount(np.asarray(y, np.int64), minlength=10)[:10]
+        if len(y) != 10 * want or (counts != want).any():
+            short = {CLASSES[c]: int(n) for c, n in enumerate(counts) if n != want}
+            raise DataError(f"CIFAR-10 source {where}: the {split} split has {len(y):,} images, expected "
+                            f"{10 * want:,} ({want:,} per class); classes with other counts: {short}. The "
+                            "source is incomplete or damaged.")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the two formats
 
 
 def _pickle_source(p: Path, kind: str):
@@ -116,16 +273,21 @@ def _pickle_source(p: Path, kind: str):
     if kind == "pickle-dir":
         for n in names:
             with open(p / n, "rb") as f:
-                parts[n] = _unpickle(f)
+                parts[n] = _unpickle(f, repr(str(p / n)))
     else:
-        with tarfile.open(p) as tf:
-            for m in tf:
-                base = m.name.rsplit("/", 1)[-1]
-                if base in names:
-                    parts[base] = _unpickle(tf.extractfile(m))
+        with _open_tar(p) as tf:
+            try:
+                for m in tf:
+                    base = m.name.rsplit("/", 1)[-1]
+                    if base in names and m.isfile():
+                        fobj = tf.extractfile(m)
+                        assert fobj is not None
+                        parts[base] = _unpickle(fobj, f"{m.name!r} in {str(p)!r}")
+            except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+                raise DataError(f"CIFAR-10 archive {str(p)!r} is damaged: {e}") from None
     missing = [n for n in names if n not in parts]
     if missing:
-        raise ValueError(f"CIFAR-10 pickle source {str(p)!r} lacks {missing}.")
+        raise DataError(f"CIFAR-10 pickle source {str(p)!r} lacks {missing}.")
     x_tr = np.concatenate([parts[n][0] for n in names[:5]])
     y_tr = np.concatenate([parts[n][1] for n in names[:5]])
     return x_tr, y_tr, parts["test_batch"][0], parts["test_batch"][1]
@@ -134,49 +296,63 @@ def _pickle_source(p: Path, kind: str):
 def _jpeg_source(p: Path, kind: str):
     items = {"train": [], "test": []}
 
-    def add(rel: str, data_fn):
+    def add(rel: str, data_fn, where: str):
         bits = rel.lstrip("./").split("/")
         if len(bits) != 3 or bits[0] not in items or not bits[2].lower().endswith((".jpg", ".jpeg", ".png")):
             return
         if bits[1] not in CLASSES:
-            raise ValueError(f"CIFAR-10 JPEG source {str(p)!r}: unknown class folder {bits[1]!r} "
-                             f"(expected one of {', '.join(CLASSES)}).")
-        items[bits[0]].append((bits[1], bits[2], data_fn()))
+            raise DataError(f"CIFAR-10 JPEG source {str(p)!r}: unknown class folder {bits[1]!r} "
+                            f"(expected one of {', '.join(CLASSES)}).")
+        items[bits[0]].append((bits[1], bits[2], data_fn(), where))
 
     if kind == "jpeg-dir":
         for f in sorted(p.glob("*/*/*")):
-            add(str(f.relative_to(p)).replace(os.sep, "/"), f.read_bytes)
+            add(str(f.relative_to(p)).replace(os.sep, "/"), f.read_bytes, repr(str(f)))
     else:
-        with tarfile.open(p) as tf:
-            for m in tf:
-                if m.isfile():
-                    add(m.name, lambda m=m: tf.extractfile(m).read())
+        with _open_tar(p) as tf:
+            try:
+                for m in tf:
+                    if m.isfile():
+                        add(m.name, lambda m=m: tf.extractfile(m).read(),  # type: ignore[union-attr]
+                            f"{m.name!r} in {str(p)!r}")
+            except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+                raise DataError(f"CIFAR-10 archive {str(p)!r} is damaged: {e}") from None
     out = []
     for split in ("train", "test"):
         entries = sorted(items[split], key=lambda t: (CLASSES.index(t[0]), t[1]))
         if not entries:
-            raise ValueError(f"CIFAR-10 JPEG source {str(p)!r} has no {split}/<class>/*.jpg images.")
-        out.append(np.stack([_decode(d) for _, _, d in entries]))
-        out.append(np.asarray([CLASSES.index(c) for c, _, _ in entries], np.int32))
+            raise DataError(f"CIFAR-10 JPEG source {str(p)!r} has no {split}/<class>/*.jpg images.")
+        out.append(np.stack([_decode(d, where) for _, _, d, where in entries]))
+        out.append(np.asarray([CLASSES.index(c) for c, _, _, _ in entries], np.int32))
     return tuple(out)
 
 
-def load_cifar10(path=None, *, cache: bool = True):
+def load_cifar10(path=None, *, cache: bool = True, per_class: tuple[int, int] = PER_CLASS):
     """CIFAR-10 as ``(x_train, y_train, x_test, y_test)``: uint8 ``(N, 32, 32, 3)`` images, int32 labels.
 
     Args:
         path: a source (see the module docstring) or a folder holding one; ``None`` searches the usual
             places. Raises :class:`DataNotFoundError` listing them when nothing is found.
-        cache: read/write the decoded arrays as ``.npz`` under :func:`cache_dir` (default True).
+        cache: read/write the decoded arrays as ``.npz`` under :func:`cache_dir` (default True), keyed by
+            the source's content.
+        per_class: the (train, test) images every class must have; the real data set's (5000, 1000) by
+            default (tests pass smaller fakes). A source with other counts raises :class:`DataError`.
     """
     src, kind = find_source(path)
-    st = src.stat()
-    key = hashlib.sha1(f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|{kind}".encode()).hexdigest()[:16]
+    if src.is_file():
+        verify_archive(src)
+    key = content_key(src, kind)[:24]
     cached = cache_dir() / f"cifar10-{kind.split('-')[0]}-{key}.npz"
     if cache and cached.is_file():
-        with np.load(cached) as z:
-            return z["x_train"], z["y_train"], z["x_test"], z["y_test"]
+        try:
+            with np.load(cached) as z:
+                arrays = (z["x_train"], z["y_train"], z["x_test"], z["y_test"])
+            check_counts(arrays, per_class, repr(str(src)))
+            return arrays
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            cached.unlink(missing_ok=True)  # a damaged cache file (checked when written) is decoded again
     arrays = _pickle_source(src, kind) if kind.startswith("pickle") else _jpeg_source(src, kind)
+    check_counts(arrays, per_class, repr(str(src)))
     if cache:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(f".tmp{os.getpid()}.npz")

@@ -1,0 +1,148 @@
+"""CIFAR-10 data safety and wholeness: pickles that would run code are refused, damaged or incomplete
+archives raise an error naming the file, and the search never looks in the current folder."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.cifar10 import data as cdata
+from test_cifar10 import fake_arrays, tar_gz, write_jpeg_dir, write_pickle_dir
+
+SMALL = (16, 8)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAXSCHED_CACHE", str(tmp_path / "cache"))
+
+
+class RunsCode:
+    """Unpickling this calls os.system (what a crafted data_batch file can do to pickle.load)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_pickle_that_would_run_code_is_refused(tmp_path):
+    src = write_pickle_dir(tmp_path / "src", fake_arrays())
+    marker = tmp_path / "pwned"
+    (src / "data_batch_3").write_bytes(pickle.dumps({b"data": RunsCode(marker), b"labels": [0]}))
+    # the plain unpickler would run it (this is what the test guards against)
+    with pytest.raises(cdata.DataError, match=r"data_batch_3.*posix.system|data_batch_3.*os.system") as err:
+        cdata.load_cifar10(src, per_class=SMALL)
+    assert "refusing" in str(err.value) and str(src / "data_batch_3") in str(err.value)
+    assert not marker.exists()
+    # the same inside an archive: refused, the member and the archive named
+    tgz = tar_gz(src, tmp_path / "cifar-10-python.tar.gz", True)
+    with pytest.raises(cdata.DataError, match=r"data_batch_3.*cifar-10-python\.tar\.gz"):
+        cdata.load_cifar10(tgz, per_class=SMALL)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("payload", [
+    {b"data": np.array([object()] * 3072, dtype=object).reshape(1, 3072), b"labels": [0]},  # object array
+    {b"data": np.zeros((1, 3072), np.float32), b"labels": [0]},  # wrong dtype
+    {b"data": np.zeros((1, 3072), np.uint8), b"labels": [11]},  # label out of range
+    [1, 2, 3],  # not a dict
+])
+def test_batches_that_are_not_cifar10_are_refused(tmp_path, payload):
+    src = write_pickle_dir(tmp_path / "src", fake_arrays())
+    (src / "test_batch").write_bytes(pickle.dumps(payload))
+    with pytest.raises(cdata.DataError, match=r"test_batch"):
+        cdata.load_cifar10(src, per_class=SMALL)
+
+
+def test_safe_unpickler_reads_arrays_of_both_protocols():
+    x = np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3072)
+    for proto in (2, 4, 5):
+        blob = pickle.dumps({b"data": x, b"labels": [1, 2], b"batch_label": b"b"}, protocol=proto)
+        got = cdata.SafeUnpickler(io.BytesIO(blob), encoding="bytes").load()
+        np.testing.assert_array_equal(got[b"data"], x)
+
+
+@pytest.fixture(scope="module")
+def jpeg_tgz(tmp_path_factory):
+    root = tmp_path_factory.mktemp("jt")
+    return tar_gz(write_jpeg_dir(root, fake_arrays()), root / "cifar10-jpeg.tar.gz", False)
+
+
+def test_truncated_archive_names_the_file(tmp_path, jpeg_tgz):
+    blob = jpeg_tgz.read_bytes()
+    for cut in (len(blob) // 2, len(blob) - 4):
+        bad = tmp_path / f"cut{cut}" / "cifar10-jpeg.tar.gz"
+        bad.parent.mkdir()
+        bad.write_bytes(blob[:cut])
+        with pytest.raises(cdata.DataError, match=r"cifar10-jpeg\.tar\.gz.*(damaged|truncated)") as err:
+            cdata.load_cifar10(bad, per_class=SMALL)
+        assert str(bad) in str(err.value)
+        assert not list((tmp_path / "cache").glob("*.npz"))  # nothing cached
+
+
+@pytest.mark.parametrize("where", [0.25, 0.5, 0.75, -2])
+def test_flipped_bit_is_caught_and_not_cached(tmp_path, jpeg_tgz, where):
+    blob = bytearray(jpeg_tgz.read_bytes())
+    i = int(len(blob) * where) if where > 0 else len(blob) + where  # -2: the length field of the trailer
+    blob[i] ^= 0x10
+    bad = tmp_path / "cifar10-jpeg.tar.gz"
+    bad.write_bytes(bytes(blob))
+    with pytest.raises(cdata.DataError) as err:
+        cdata.load_cifar10(bad, per_class=SMALL)
+    assert str(bad) in str(err.value)
+    assert not list((tmp_path / "cache").glob("*.npz"))
+
+
+def test_intact_archive_still_loads(jpeg_tgz):
+    x_tr, y_tr, x_te, y_te = cdata.load_cifar10(jpeg_tgz, per_class=SMALL)
+    assert x_tr.shape == (160, 32, 32, 3) and np.bincount(y_te).tolist() == [8] * 10
+
+
+def test_missing_class_or_wrong_counts_are_refused(tmp_path):
+    arrays = fake_arrays()
+    j = write_jpeg_dir(tmp_path / "j", arrays)
+    # the full set is expected by default: 160 images are not CIFAR-10
+    with pytest.raises(cdata.DataError, match=r"train split has 160 images, expected 50,000 \(5,000 per class\)"):
+        cdata.load_cifar10(j)
+    for f in (j / "train" / "cat").iterdir():
+        f.unlink()
+    (j / "train" / "cat").rmdir()
+    tgz = tar_gz(j, tmp_path / "cifar10-jpeg.tar.gz", False)
+    with pytest.raises(cdata.DataError, match=r"144 images, expected 160 .*'cat': 0") as err:
+        cdata.load_cifar10(tgz, per_class=SMALL)
+    assert str(tgz) in str(err.value)
+
+
+def test_damaged_image_is_named(tmp_path):
+    j = write_jpeg_dir(tmp_path / "j", fake_arrays())
+    bad = j / "test" / "dog" / "0003.jpg"
+    bad.write_bytes(b"not a jpeg at all")
+    with pytest.raises(cdata.DataError, match=r"test/dog/0003\.jpg.*cannot be decoded"):
+        cdata.load_cifar10(j, per_class=SMALL)
+
+
+def test_search_skips_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("CIFAR10_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    write_pickle_dir(tmp_path / "data", fake_arrays())
+    assert all(Path.cwd() not in (p, *p.parents) or p == Path("/work/shared/data") for p in cdata.search_paths())
+    assert tmp_path / "data" not in cdata.search_paths()
+
+
+def test_plain_tar_member_list_damage_is_named(tmp_path):
+    src = write_pickle_dir(tmp_path / "src", fake_arrays())
+    tar = tmp_path / "cifar-10-python.tar"
+    with tarfile.open(tar, "w") as tf:
+        tf.add(src, arcname=src.name)
+    blob = tar.read_bytes()
+    tar.write_bytes(blob[: len(blob) // 2])  # no gzip CRC here: the missing batches are what is caught
+    with pytest.raises(cdata.DataError, match=r"cifar-10-python\.tar"):
+        cdata.load_cifar10(tar, per_class=SMALL)
