@@ -2,63 +2,182 @@
 
 ``parse_spec("OneCycleLR(max_lr=0.1, total_steps=100)")`` returns the schedule. Arguments may be numbers,
 strings, booleans, None, lists and tuples of those, and nested schedule calls (for SequentialLR and
-ChainedScheduler). Anything else (names, lambdas, attribute access, arithmetic beyond a unary minus) is
-rejected with an error that names the offending part.
+ChainedScheduler). Anything else (names, lambdas, attribute access, arithmetic beyond a unary minus, ``*args``,
+``**kwargs``) is refused with a :class:`SpecError` that names the offending part. The text is only parsed with
+:func:`ast.parse`: nothing in it is ever evaluated; the only code that runs is the constructor of each named
+schedule class, with the literal arguments written in the spec.
 """
 
 from __future__ import annotations
 
 import ast
+import difflib
+import inspect
+from typing import Any
 
-from ._base import REGISTRY, Schedule
+from ._base import REGISTRY
 
-
-def _names() -> str:
-    return ", ".join(sorted(k for k in REGISTRY if not k.startswith("_")))
+#: Longest spec accepted, in characters (a constructor call is a line; this bounds the parser's work).
+MAX_SPEC_CHARS = 10_000
+#: Deepest nesting of calls, lists and tuples accepted.
+MAX_DEPTH = 32
+_ECHO_CHARS = 200  # an error message quotes at most this many characters of the spec
+_EXAMPLE = "'StepLR(0.1, step_size=30)'"
 
 
 class SpecError(ValueError):
-    """A schedule spec that cannot be parsed."""
+    """A schedule spec that cannot be parsed or constructed."""
 
 
-def parse_spec(text: str) -> Schedule:
-    """The schedule that the constructor call ``text`` describes (parsed, never evaluated)."""
+def known_names() -> list[str]:
+    """The public schedule names a spec may call, sorted."""
+    return sorted(k for k in REGISTRY if not k.startswith("_"))
+
+
+def _names() -> str:
+    return ", ".join(known_names())
+
+
+def _echo(text: str, limit: int = _ECHO_CHARS) -> str:
+    """``text`` quoted for an error message, cut to ``limit`` characters (a 10 MB spec is not echoed whole)."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
+def _suggest(name: str, choices: list[str]) -> str:
+    """`` Did you mean 'StepLR'?`` for the closest of ``choices`` (case-insensitive first), or ``''``."""
+    lower = {c.lower(): c for c in choices}
+    if name.lower() in lower:
+        return f" Did you mean {lower[name.lower()]!r}?"
+    close = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.6)
+    return f" Did you mean {lower[close[0]]!r}?" if close else ""
+
+
+def _unknown(name: str, where: str) -> SpecError:
+    return SpecError(f"{where}unknown schedule {_echo(name, 60)}.{_suggest(name, known_names())} "
+                     f"Known schedules: {_names()}.")
+
+
+def parse_spec(text: str) -> Any:
+    """The schedule that the constructor call ``text`` describes (parsed, never evaluated).
+
+    Raises :class:`SpecError` (a ``ValueError``) naming the offending part for anything that is not one
+    schedule call with literal arguments, and for a schedule whose constructor refuses the arguments.
+
+    >>> from jaxsched import StepLR
+    >>> parse_spec("StepLR(0.1, step_size=30)") == StepLR(0.1, step_size=30)
+    True
+    """
+    if not isinstance(text, str):
+        raise SpecError(f"a schedule spec must be a string such as {_EXAMPLE}, got {type(text).__name__} "
+                        f"{_echo(repr(text), 60)}.")
+    if len(text) > MAX_SPEC_CHARS:
+        raise SpecError(f"schedule spec {_echo(text, 60)} is too long: a spec is at most {MAX_SPEC_CHARS:,} "
+                        f"characters, got {len(text):,}.")
+    src = text.strip()
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = ast.parse(src, mode="eval")
     except SyntaxError as err:
-        raise SpecError(f"schedule spec {text!r} is not a constructor call: {err.msg}. "
-                        f"Write e.g. 'StepLR(0.1, step_size=30)'. Known schedules: {_names()}.") from None
-    return _node(tree.body, text)
+        raise SpecError(f"schedule spec {_echo(text)} is not a constructor call: {err.msg}. "
+                        f"Write e.g. {_EXAMPLE}.") from None
+    except (RecursionError, MemoryError, ValueError):  # e.g. 100,000 unary minuses: the parser gives up
+        raise SpecError(f"schedule spec {_echo(text)} is nested too deeply to parse; a spec is one constructor "
+                        f"call such as {_EXAMPLE}.") from None
+    body = tree.body
+    if isinstance(body, ast.Name):
+        name = body.id
+        if name in REGISTRY and not name.startswith("_"):
+            raise SpecError(f"schedule spec {_echo(text)} names a schedule without calling it: write {name}(...) "
+                            f"with its arguments, e.g. {_EXAMPLE}.")
+        raise _unknown(name, f"in schedule spec {_echo(text)}: ")
+    if not isinstance(body, ast.Call):
+        raise SpecError(f"schedule spec {_echo(text)} is not a constructor call: it is {_kind(body)}. "
+                        f"Write a schedule call such as {_EXAMPLE}.")
+    try:
+        return _Parser(text, src).node(body, 0)
+    except RecursionError:
+        raise SpecError(f"schedule spec {_echo(text)} is nested too deeply (at most {MAX_DEPTH} levels of calls, "
+                        f"lists and tuples).") from None
 
 
-def _node(node, text):
-    if isinstance(node, ast.Call):
+def _kind(node: ast.AST) -> str:
+    if isinstance(node, ast.Constant):
+        return f"a bare {type(node.value).__name__} literal"
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return f"a bare {type(node).__name__.lower()}"
+    return f"a {type(node).__name__} expression"
+
+
+class _Parser:
+    def __init__(self, text: str, src: str):
+        self.text, self.src = text, src
+        self.where = f"in schedule spec {_echo(text)}: "
+
+    def part(self, node: ast.AST) -> str:
+        """The source text of ``node``, bounded (``ast.get_source_segment`` does not recurse)."""
+        seg = ast.get_source_segment(self.src, node) or type(node).__name__
+        return _echo(seg, 80)
+
+    def node(self, node: ast.AST, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            raise SpecError(f"{self.where}nested more than {MAX_DEPTH} levels deep (calls, lists and tuples); "
+                            f"a spec is one constructor call such as {_EXAMPLE}.")
+        if isinstance(node, ast.Call):
+            return self.call(node, depth)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool, type(None))):
+            return node.value
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)) \
+                and isinstance(node.operand, ast.Constant) and isinstance(node.operand.value, (int, float)) \
+                and not isinstance(node.operand.value, bool):
+            v = node.operand.value
+            return -v if isinstance(node.op, ast.USub) else v
+        if isinstance(node, ast.List):
+            return [self.node(x, depth + 1) for x in node.elts]
+        if isinstance(node, ast.Tuple):
+            return tuple(self.node(x, depth + 1) for x in node.elts)
+        if isinstance(node, ast.Name):
+            hint = (f" (write {node.id}(...) with its arguments)" if node.id in REGISTRY and not node.id.startswith("_")
+                    else "")
+            raise SpecError(f"{self.where}the name {node.id!r} is not allowed{hint}; arguments must be numbers, "
+                            f"strings, booleans, None, lists or tuples, or schedule calls.")
+        raise SpecError(f"{self.where}{self.part(node)} is not allowed; arguments must be numbers, strings, booleans, "
+                        f"None, lists or tuples, or schedule calls (lambdas and expressions cannot be given in a "
+                        f"spec).")
+
+    def call(self, node: ast.Call, depth: int) -> Any:
         if not isinstance(node.func, ast.Name):
-            raise SpecError(f"in schedule spec {text!r}: {ast.unparse(node.func)!r} is not a schedule name. "
-                            f"Known schedules: {_names()}.")
+            raise SpecError(f"{self.where}{self.part(node.func)} is not a schedule name; write e.g. {_EXAMPLE}.")
         name = node.func.id
         if name not in REGISTRY or name.startswith("_"):
-            raise SpecError(f"in schedule spec {text!r}: unknown schedule {name!r}. Known schedules: {_names()}.")
-        args = [_node(a, text) for a in node.args]
-        kwargs = {}
+            raise _unknown(name, self.where)
+        args = [self.node(a, depth + 1) for a in node.args]
+        kwargs: dict = {}
         for kw in node.keywords:
             if kw.arg is None:
-                raise SpecError(f"in schedule spec {text!r}: '**' arguments are not supported.")
-            kwargs[kw.arg] = _node(kw.value, text)
+                raise SpecError(f"{self.where}'**' arguments are not supported; write each argument as name=value.")
+            if kw.arg in kwargs:  # ast.parse accepts it; Python's compiler refuses it
+                raise SpecError(f"{self.where}keyword argument repeated: {name}(..., {kw.arg}=...) is given "
+                                f"{kw.arg} more than once (Python refuses this too).")
+            kwargs[kw.arg] = self.node(kw.value, depth + 1)
+        cls = REGISTRY[name]
         try:
-            return REGISTRY[name](*args, **kwargs)
+            return cls(*args, **kwargs)
         except TypeError as err:
-            raise SpecError(f"in schedule spec {text!r}: {err}") from None
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool, type(None))):
-        return node.value
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)) \
-            and isinstance(node.operand, ast.Constant) and isinstance(node.operand.value, (int, float)):
-        v = node.operand.value
-        return -v if isinstance(node.op, ast.USub) else v
-    if isinstance(node, ast.List):
-        return [_node(x, text) for x in node.elts]
-    if isinstance(node, ast.Tuple):
-        return tuple(_node(x, text) for x in node.elts)
-    raise SpecError(f"in schedule spec {text!r}: {ast.unparse(node)!r} is not allowed; arguments must be numbers, "
-                    f"strings, booleans, None, lists or tuples, or schedule calls (lambdas cannot be given in a "
-                    f"spec). Known schedules: {_names()}.")
+            raise SpecError(f"{self.where}{err}{_keyword_hint(cls, kwargs)}") from None
+        except (ValueError, OverflowError) as err:
+            raise SpecError(f"{self.where}{err}") from None
+
+
+def _keyword_hint(klass: Any, kwargs: dict) -> str:
+    """`` Did you mean 'step_size'?`` for the first keyword that ``klass`` does not take, or ``''``."""
+    try:
+        params = [p for p in inspect.signature(klass).parameters if not p.startswith("_")]
+    except (TypeError, ValueError):
+        return ""
+    for k in kwargs:
+        if k not in params:
+            hint = _suggest(k, params)
+            if hint:
+                return f".{hint}"
+    return ""
