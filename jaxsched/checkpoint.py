@@ -25,7 +25,7 @@ from typing import Any
 
 import orbax.checkpoint as ocp
 
-from ._compose import Running
+from . import Running
 from .optim import Accumulate
 
 __all__ = ["ScheduleMismatchError", "check_schedule", "load_schedule_config", "restore", "restore_args", "save",
