@@ -1,18 +1,23 @@
 """Run the torch scheduler that a jaxsched schedule mirrors, on a real torch optimizer.
 
 ``torch_trajectory(schedule, steps)`` builds a fresh optimizer whose parameter groups carry the
-schedule's initial LRs, builds the torch scheduler with the same arguments, and records the LR (and the
+schedule's initial LRs, builds the torch scheduler that the schedule's class names in the catalogue
+(``mirrors="torch.optim.lr_scheduler.StepLR"``) with the same arguments, and records the LR (and the
 momentum or Adam ``betas[0]``) after ``0..steps`` calls of ``scheduler.step()``, each preceded by
 ``optimizer.step()`` as in a real training loop.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import warnings
 
 import jax
 import numpy as np
 import torch
+
+import jaxsched
 
 
 def _groups(schedule) -> int | None:
@@ -45,56 +50,42 @@ def _torch_lambda(fn):
     return call
 
 
+def counterpart(schedule) -> type:
+    """The torch scheduler class that ``schedule``'s class mirrors (its ``mirrors=`` catalogue entry)."""
+    path = type(schedule)._mirrors
+    if path is None or not path.startswith("torch."):
+        raise ValueError(f"{type(schedule).__name__} mirrors no torch scheduler (its catalogue entry: {path!r}).")
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def counterpart_args(schedule) -> dict:
+    """torch's keyword arguments for ``schedule``: every constructor field but ``lr`` (the optimizer's LR).
+
+    jaxsched keeps torch's argument names, so this reads the fields as they are; a class whose arguments need
+    translating defines ``_counterpart_args(self) -> dict`` instead.
+    """
+    hook = getattr(schedule, "_counterpart_args", None)
+    if hook is not None:
+        return dict(hook())
+    return {f.name: getattr(schedule, f.name) for f in dataclasses.fields(schedule) if f.init and f.name != "lr"}
+
+
+def _torch_value(v, opt):
+    """A jaxsched argument as torch takes it: members built on ``opt``, tuples as lists, lambdas as floats."""
+    if isinstance(v, jaxsched.Schedule):
+        return build(v, opt)
+    if isinstance(v, (tuple, list)):
+        return [_torch_value(x, opt) for x in v]
+    if callable(v):
+        return _torch_lambda(v)
+    return v
+
+
 def build(schedule, opt):
-    """The torch scheduler mirroring ``schedule`` on optimizer ``opt`` (constructed in list order)."""
-    S = torch.optim.lr_scheduler
-    name = type(schedule).__name__
-    a = {k: getattr(schedule, k) for k in schedule.__dataclass_fields__}
-    listify = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731
-    if name == "LambdaLR":
-        return S.LambdaLR(opt, _torch_lambda(a["lr_lambda"]))
-    if name == "MultiplicativeLR":
-        return S.MultiplicativeLR(opt, _torch_lambda(a["lr_lambda"]))
-    if name == "StepLR":
-        return S.StepLR(opt, a["step_size"], a["gamma"])
-    if name == "MultiStepLR":
-        return S.MultiStepLR(opt, list(a["milestones"]), a["gamma"])
-    if name == "ConstantLR":
-        return S.ConstantLR(opt, a["factor"], a["total_iters"])
-    if name == "LinearLR":
-        return S.LinearLR(opt, a["start_factor"], a["end_factor"], a["total_iters"])
-    if name == "ExponentialLR":
-        return S.ExponentialLR(opt, a["gamma"])
-    if name == "PolynomialLR":
-        return S.PolynomialLR(opt, a["total_iters"], a["power"])
-    if name == "CosineAnnealingLR":
-        return S.CosineAnnealingLR(opt, a["T_max"], a["eta_min"])
-    if name == "CosineAnnealingWarmRestarts":
-        return S.CosineAnnealingWarmRestarts(opt, a["T_0"], a["T_mult"], a["eta_min"])
-    if name == "SWALR":
-        return torch.optim.swa_utils.SWALR(opt, listify(a["swa_lr"]), a["anneal_epochs"], a["anneal_strategy"])
-    if name == "CyclicLR":
-        kw = dict(base_lr=listify(a["base_lr"]), max_lr=listify(a["max_lr"]), step_size_up=a["step_size_up"],
-                  step_size_down=a["step_size_down"], mode=a["mode"], gamma=a["gamma"],
-                  scale_mode=a["scale_mode"], cycle_momentum=a["cycle_momentum"],
-                  base_momentum=listify(a["base_momentum"]), max_momentum=listify(a["max_momentum"]))
-        if a["scale_fn"] is not None:
-            kw["scale_fn"] = _torch_lambda(a["scale_fn"])
-        return S.CyclicLR(opt, **kw)
-    if name == "OneCycleLR":
-        return S.OneCycleLR(opt, max_lr=listify(a["max_lr"]), total_steps=a["total_steps"], epochs=a["epochs"],
-                            steps_per_epoch=a["steps_per_epoch"], pct_start=a["pct_start"],
-                            anneal_strategy=a["anneal_strategy"], cycle_momentum=a["cycle_momentum"],
-                            base_momentum=listify(a["base_momentum"]), max_momentum=listify(a["max_momentum"]),
-                            div_factor=a["div_factor"], final_div_factor=a["final_div_factor"],
-                            three_phase=a["three_phase"])
-    if name == "SequentialLR":
-        subs = [build(s, opt) for s in a["schedulers"]]
-        return S.SequentialLR(opt, subs, list(a["milestones"]))
-    if name == "ChainedScheduler":
-        subs = [build(s, opt) for s in a["schedulers"]]
-        return S.ChainedScheduler(subs, opt)
-    raise ValueError(f"no torch counterpart known for {name}")
+    """The torch scheduler mirroring ``schedule`` on optimizer ``opt`` (members constructed in list order)."""
+    kwargs = {k: _torch_value(v, opt) for k, v in counterpart_args(schedule).items()}
+    return counterpart(schedule)(optimizer=opt, **kwargs)
 
 
 def initial_lrs(schedule) -> list[float]:
