@@ -1,29 +1,34 @@
-"""The ``jaxsched`` command (also ``python -m jaxsched``): ``jaxsched plot SPEC [SPEC ...] --steps N --out lr.png``."""
+"""The ``jaxsched`` command (also ``python -m jaxsched``), on argparse subcommands.
+
+``jaxsched --version`` prints the version; ``jaxsched plot SPEC [SPEC ...] --steps N --out lr.png`` plots
+schedules given as constructor calls (see :mod:`jaxsched.plot`).
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
-_USAGE = """usage: jaxsched plot SPEC [SPEC ...] [--steps N] [--out FILE] [--steps-per-epoch N] [--x64]
 
-commands:
-  plot    plot the LR (and the cycled momentum) of schedules given as constructor calls, e.g.
-          jaxsched plot 'OneCycleLR(max_lr=0.1, total_steps=100)' 'CosineAnnealingLR(0.1, T_max=50)' --steps 100 --out lr.png
-"""
+def parser() -> argparse.ArgumentParser:
+    from . import __version__
+    from . import plot as _plot
+
+    top = argparse.ArgumentParser(
+        prog="jaxsched", description="PyTorch's LR schedulers as pure, jittable JAX schedules.",
+        epilog="run 'jaxsched COMMAND --help' for the options of a command")
+    top.add_argument("--version", action="version", version=f"jaxsched {__version__}")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    p = sub.add_parser("plot", help="plot the LR (and the cycled momentum) of schedules given as constructor calls",
+                       description=_plot._DESCRIPTION, epilog=_plot._EPILOG)
+    _plot.add_arguments(p)
+    p.set_defaults(run=lambda args: _plot.run(args, p))
+    return top
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        sys.stdout.write(_USAGE)
-        return 0 if argv else 2
-    command, rest = argv[0], argv[1:]
-    if command == "plot":
-        from .plot import main as plot_main
-
-        return plot_main(rest)
-    sys.stderr.write(f"jaxsched: error: unknown command {command!r} (known: plot)\n" + _USAGE)
-    return 2
+    args = parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    return args.run(args)
 
 
 if __name__ == "__main__":

@@ -1,22 +1,39 @@
 """Plot schedules: ``jaxsched plot SPEC [SPEC ...] --steps N --out lr.png``.
 
 Each SPEC is a constructor call such as ``'OneCycleLR(max_lr=0.1, total_steps=100)'``, parsed with
-:func:`jaxsched.parse_spec` (never evaluated). The LR of every schedule is drawn against the optimizer
+:func:`jaxsched.parse_spec` (never evaluated). The LR of every step schedule is drawn against the optimizer
 update that uses it (update ``k`` uses ``s(k)``, for ``k = 0 .. steps - 1``), parameter groups as separate
-lines; a second panel shows the momentum (or Adam ``b1``) of the schedules that cycle it. With
-``--steps-per-epoch N`` the x axis counts epochs (``k / N``). Needs matplotlib (``pip install
-'jaxsched[plot]'``).
+lines; a second panel shows the momentum (or Adam ``b1``) of the schedules that cycle it.
+
+A spec is a schedule of the optimizer update. ``--steps-per-epoch N`` only draws the x axis in epochs
+(``k / N``); to step a per-epoch schedule once per epoch, write it as ``PerEpoch(StepLR(0.1, step_size=30),
+steps_per_epoch=N)``, as in code.
+
+Metric-driven schedules (anything with ``init`` and ``update``, e.g. ``ReduceLROnPlateau`` and transformers'
+``GreedyLR``) have no LR per step: their LR depends on the metric fed to each ``update``. They are drawn from a
+metric sequence (``--metrics 1.0,0.9,0.9,...``): the LR after ``k`` calls of ``update``, ``k = 0 .. len(metrics)``,
+one call per optimizer update, or one per epoch with ``--steps-per-epoch``. Without ``--metrics`` they are
+refused with a message saying so.
+
+Needs matplotlib (``pip install 'jaxsched[plot]'``).
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+import os
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from ._base import Schedule
-from ._spec import SpecError, _names, parse_spec
+from ._spec import SpecError, parse_spec
+
+#: Most optimizer updates one plot draws (a figure is about 800 pixels wide; this bounds memory and time).
+MAX_STEPS = 1_000_000
+#: Most metric values accepted by ``--metrics``.
+MAX_METRICS = 100_000
+_INSTALL_HINT = "matplotlib is needed to plot: pip install 'jaxsched[plot]'."
 
 
 class PlotError(ValueError):
@@ -27,14 +44,42 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise PlotError("plot: matplotlib is needed: pip install 'jaxsched[plot]'.") from None
+        raise PlotError(_INSTALL_HINT) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
 
 
-def load(specs: Sequence[str]) -> list[Schedule]:
+def is_metric_driven(schedule: Any) -> bool:
+    """True for a stateful schedule (the ``init``/``update`` protocol of optax's ``StatefulSchedule``)."""
+    return hasattr(schedule, "init") and hasattr(schedule, "update")
+
+
+def supported_formats() -> list[str]:
+    """The image file extensions matplotlib can write."""
+    _pyplot()
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return sorted(FigureCanvasBase.get_supported_filetypes())
+
+
+def check_out(out: str) -> None:
+    """Refuse an output path that cannot be written, before anything is computed."""
+    path = os.fspath(out)
+    if os.path.isdir(path):
+        raise PlotError(f"--out {path!r} is a folder; give an image file name such as lr.png.")
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise PlotError(f"--out {path!r}: the folder {folder!r} does not exist; create it first.")
+    ext = os.path.splitext(path)[1].lstrip(".").lower()
+    formats = supported_formats()
+    if ext not in formats:
+        got = f"extension {'.' + ext!r}" if ext else "no extension"
+        raise PlotError(f"--out {path!r} has {got}; use one of " + ", ".join("." + f for f in formats) + ".")
+
+
+def load(specs: Sequence[str]) -> list:
     """Parse every spec; a spec that does not parse or construct raises :class:`PlotError` naming it."""
     out = []
     for text in specs:
@@ -42,17 +87,15 @@ def load(specs: Sequence[str]) -> list[Schedule]:
             out.append(parse_spec(text))
         except SpecError as err:
             raise PlotError(str(err)) from None
-        except (TypeError, ValueError) as err:
-            raise PlotError(f"in schedule spec {text!r}: {err} Known schedules: {_names()}.") from None
     return out
 
 
-def trajectories(schedule: Schedule, steps: int):
+def trajectories(schedule, steps: int):
     """``(lr, momentum or None)`` as float64 arrays of shape ``(steps, G)`` for updates ``0 .. steps - 1``."""
     import jax
     import jax.numpy as jnp
 
-    schedule._check_step(steps - 1)  # OneCycleLR past total_steps raises here (a traced step would hold)
+    schedule(steps - 1)  # eager: OneCycleLR past total_steps raises here (a traced step would hold)
     e = jnp.arange(steps)
     lr = np.asarray(jax.jit(jax.vmap(schedule))(e), np.float64).reshape(steps, -1)
     mom = None
@@ -61,45 +104,103 @@ def trajectories(schedule: Schedule, steps: int):
     return lr, mom
 
 
+def metric_trajectory(schedule, metrics: Sequence[float]) -> np.ndarray:
+    """The LR of a metric-driven schedule after ``k`` calls of ``update(state, value=metrics[k-1])``,
+    ``k = 0 .. len(metrics)``, as a float64 array of shape ``(len(metrics) + 1, G)`` (one jitted scan)."""
+    import jax
+    import jax.numpy as jnp
+
+    def run(ms):
+        def body(state, m):
+            state = schedule.update(state, value=m)
+            return state, jnp.asarray(schedule(state))
+
+        state0 = schedule.init()
+        _, lrs = jax.lax.scan(body, state0, ms)
+        return jnp.concatenate([jnp.asarray(schedule(state0))[None], lrs])
+
+    out = np.asarray(jax.jit(run)(jnp.asarray(np.asarray(metrics, np.float64))), np.float64)
+    return out.reshape(len(metrics) + 1, -1)
+
+
 def plot(specs: Sequence[str], steps: int, out: str, steps_per_epoch: int | None = None,
-         title: str | None = None) -> list[Schedule]:
-    """Draw the schedules described by ``specs`` into the image file ``out``; returns the schedules."""
+         title: str | None = None, metrics: Sequence[float] | None = None, log: bool = False) -> list:
+    """Draw the schedules described by ``specs`` into the image file ``out``; returns the schedules.
+
+    ``out`` is checked (folder exists, format supported) before anything is computed.
+    """
+    check_out(out)
     plt = _pyplot()
-    fig, schedules = figure(specs, steps, steps_per_epoch, title)
-    fig.savefig(out, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    fig, schedules = figure(specs, steps, steps_per_epoch, title, metrics=metrics, log=log)
+    try:
+        fig.savefig(out, dpi=100, bbox_inches="tight")
+    except OSError as err:
+        raise PlotError(f"--out {os.fspath(out)!r} cannot be written: {err.strerror or err}.") from None
+    finally:
+        plt.close(fig)
     return schedules
 
 
-def figure(specs: Sequence[str], steps: int, steps_per_epoch: int | None = None, title: str | None = None):
-    """``(matplotlib Figure, schedules)``: panel 0 the LR, panel 1 (if any schedule cycles it) the momentum."""
+def _check_options(steps, steps_per_epoch, metrics):
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise PlotError(f"plot: steps must be a positive integer, got steps={steps!r}.")
+        raise PlotError(f"steps must be a positive integer, got steps={steps!r}.")
+    if steps > MAX_STEPS:
+        raise PlotError(f"steps must be at most {MAX_STEPS:,} (a plot is about 800 pixels wide; drawing more "
+                        f"points only costs memory), got steps={steps!r}. For a long run, plot the per-epoch "
+                        f"schedule itself (one point per epoch) or the first steps.")
     if steps_per_epoch is not None and (isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int)
                                         or steps_per_epoch < 1):
-        raise PlotError(f"plot: steps_per_epoch must be a positive integer, got steps_per_epoch={steps_per_epoch!r}.")
+        raise PlotError(f"steps_per_epoch must be a positive integer, got steps_per_epoch={steps_per_epoch!r}.")
+    if metrics is not None:
+        if len(metrics) == 0:
+            raise PlotError("metrics must hold at least one value (one per update() call), got metrics=[].")
+        if len(metrics) > MAX_METRICS:
+            raise PlotError(f"metrics must hold at most {MAX_METRICS:,} values, got {len(metrics):,}.")
+
+
+def figure(specs: Sequence[str], steps: int, steps_per_epoch: int | None = None, title: str | None = None,
+           *, metrics: Sequence[float] | None = None, log: bool = False):
+    """``(matplotlib Figure, schedules)``: panel 0 the LR, panel 1 (if any schedule cycles it) the momentum.
+
+    ``metrics`` feeds every metric-driven schedule (one value per ``update`` call); ``log`` draws the LR
+    on a log axis. Titles and labels are drawn as plain text (a ``$`` in a spec is not mathtext).
+    """
+    _check_options(steps, steps_per_epoch, metrics)
     if not specs:
-        raise PlotError(f"plot: give at least one schedule spec, e.g. 'StepLR(0.1, step_size=30)'. "
-                        f"Known schedules: {_names()}.")
+        raise PlotError("give at least one schedule spec, e.g. 'StepLR(0.1, step_size=30)'.")
     schedules = load(specs)
+    driven = [t for t, s in zip(specs, schedules) if is_metric_driven(s)]
+    if driven and metrics is None:
+        raise PlotError(f"schedule spec {driven[0]!r} is metric-driven: its LR depends on the metric given to each "
+                        f"update(), not on the step, so it has no curve of its own. Give the metric of each "
+                        f"update with --metrics, e.g. --metrics 1.0,0.9,0.9,0.95 (one value per update() call).")
+    if metrics is not None and not driven:
+        raise PlotError("metrics are given but no schedule is metric-driven (ReduceLROnPlateau, GreedyLR, ...); "
+                        "drop --metrics or add such a schedule.")
     data = []
     for text, s in zip(specs, schedules):
         try:
-            data.append((text, *trajectories(s, steps)))
-        except ValueError as err:  # e.g. OneCycleLR stepped past total_steps
+            if is_metric_driven(s):
+                assert metrics is not None
+                data.append((text, np.arange(len(metrics) + 1, dtype=np.float64),
+                             metric_trajectory(s, metrics), None))
+            else:
+                lr, mom = trajectories(s, steps)
+                x = np.arange(steps, dtype=np.float64)
+                data.append((text, x / steps_per_epoch if steps_per_epoch else x, lr, mom))
+        except (ValueError, OverflowError, TypeError) as err:  # e.g. OneCycleLR stepped past total_steps
             raise PlotError(f"in schedule spec {text!r}: {err}") from None
-    plt = _pyplot()
+    return _draw(_pyplot(), data, steps_per_epoch, title, log, bool(driven)), schedules
 
-    has_mom = any(m is not None for _, _, m in data)
+
+def _draw(plt, data, steps_per_epoch, title, log, any_driven):
+    has_mom = any(m is not None for *_, m in data)
     rows = 2 if has_mom else 1
     fig, axes = plt.subplots(rows, 1, figsize=(8, 3.2 * rows + 0.3), sharex=True, squeeze=False)
     axes = axes[:, 0]
-    x = np.arange(steps, dtype=np.float64)
-    if steps_per_epoch:
-        x = x / steps_per_epoch
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     line = 0
-    for text, lr, mom in data:
+    for text, x, lr, mom in data:
         groups = lr.shape[1]
         for g in range(groups):
             label = text if groups == 1 else f"{text} [group {g}]"
@@ -108,43 +209,87 @@ def figure(specs: Sequence[str], steps: int, steps_per_epoch: int | None = None,
             if mom is not None:
                 axes[1].plot(x, mom[:, g], color=color, lw=1.4, label=label)
             line += 1
-    axes[0].set_ylabel("learning rate")
+    axes[0].set_ylabel("learning rate" + (" (log scale)" if log else ""))
+    if log:
+        axes[0].set_yscale("log")
     if has_mom:
         axes[1].set_ylabel("momentum / b1")
     for ax in axes:
         ax.grid(alpha=0.3)
-    axes[-1].set_xlabel(f"epoch ({steps_per_epoch} steps each)" if steps_per_epoch else "step (optimizer update)")
+    if steps_per_epoch:
+        xlabel = f"epoch ({steps_per_epoch} steps each)"
+        if any_driven:
+            xlabel += "; metric-driven schedules: one update() per epoch"
+    else:
+        xlabel = "step (optimizer update)"
+        if any_driven:
+            xlabel += "; metric-driven schedules: one update() per step"
+    axes[-1].set_xlabel(xlabel)
     # one legend for both panels (a line keeps its colour in the momentum panel), below the axes
     handles, labels = axes[0].get_legend_handles_labels()
-    axes[-1].legend(handles, labels, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+    legend = axes[-1].legend(handles, labels, fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                             frameon=False)
+    for t in legend.get_texts():  # a '$' in a spec is text, not mathtext (tick labels keep mathtext)
+        t.set_parse_math(False)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, parse_math=False)
     fig.tight_layout()
-    return fig, schedules
+    return fig
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="jaxsched plot",
-        description="Plot the LR (and the cycled momentum) of one or more schedules, overlaid.",
-        epilog="example: jaxsched plot 'OneCycleLR(max_lr=0.1, total_steps=100)' "
-               "'CosineAnnealingLR(0.1, T_max=50)' --steps 100 --out lr.png")
+def _metrics_arg(text: str) -> list[float]:
+    values = []
+    for part in text.split(","):
+        try:
+            values.append(float(part))
+        except ValueError:
+            shown = text if len(text) <= 80 else text[:80] + "..."
+            raise argparse.ArgumentTypeError(f"must be numbers separated by commas, e.g. 1.0,0.9,0.9; "
+                                             f"{part.strip()[:40]!r} in {shown!r} is not a number") from None
+    return values
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``jaxsched plot`` (shared by ``jaxsched plot`` and :func:`main`)."""
     parser.add_argument("specs", nargs="+", metavar="SPEC",
                         help="a schedule as its constructor call, e.g. 'StepLR(0.1, step_size=30)'")
-    parser.add_argument("--steps", type=int, default=100, help="number of optimizer updates to draw (default 100)")
-    parser.add_argument("--out", default="lr.png", help="image file to write (default lr.png)")
+    parser.add_argument("--steps", type=int, default=100,
+                        help=f"number of optimizer updates to draw (default 100, at most {MAX_STEPS:,})")
+    parser.add_argument("--out", default="lr.png",
+                        help="image file to write; its extension picks the format (default lr.png)")
     parser.add_argument("--steps-per-epoch", type=int, default=None, metavar="N",
-                        help="draw the x axis in epochs of N steps")
+                        help="draw the x axis in epochs of N steps (the axis only: to step a schedule once per "
+                             "epoch write PerEpoch(SPEC, steps_per_epoch=N))")
+    parser.add_argument("--metrics", type=_metrics_arg, default=None, metavar="M1,M2,...",
+                        help="metric values fed to metric-driven schedules (ReduceLROnPlateau, GreedyLR), one per "
+                             "update() call: once per step, or once per epoch with --steps-per-epoch")
+    parser.add_argument("--log", action="store_true", help="draw the learning rate on a log axis")
     parser.add_argument("--title", default=None)
     parser.add_argument("--x64", action="store_true", help="compute in float64 (jax_enable_x64)")
-    args = parser.parse_args(argv)
+
+
+_DESCRIPTION = "Plot the LR (and the cycled momentum) of one or more schedules, overlaid."
+_EPILOG = ("example: jaxsched plot 'OneCycleLR(max_lr=0.1, total_steps=100)' "
+           "'CosineAnnealingLR(0.1, T_max=50)' --steps 100 --out lr.png")
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run a parsed ``jaxsched plot`` command; an error exits with status 2 and one line on stderr."""
     if args.x64:
         import jax
 
         jax.config.update("jax_enable_x64", True)
     try:
-        plot(args.specs, args.steps, args.out, args.steps_per_epoch, args.title)
+        plot(args.specs, args.steps, args.out, args.steps_per_epoch, args.title, metrics=args.metrics,
+             log=args.log)
     except PlotError as err:
-        parser.exit(2, f"jaxsched plot: error: {err}\n")
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
     print(f"wrote {args.out}")
     return 0
+
+
+def main(argv=None) -> int:
+    """``jaxsched plot`` on its own (``jaxsched.plot.main(['SPEC', '--steps', '100'])``)."""
+    parser = argparse.ArgumentParser(prog="jaxsched plot", description=_DESCRIPTION, epilog=_EPILOG)
+    add_arguments(parser)
+    return run(parser.parse_args(argv), parser)
