@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
+import inspect
+import pkgutil
 import re
 
 import jax.numpy as jnp
 from hypothesis import strategies as st
 
 import jaxsched
+import jaxsched.transformers
+from jaxsched._value import REGISTRY
 
 # ------------------------------------------------------------------------------------------------------------
 # building blocks
@@ -55,7 +60,7 @@ def per_group(value_strategy, n):
 # user callables: a small family of jnp-traceable forms with their source text
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def named(src: str):
     """The function ``eval(src)`` whose repr (``__qualname__``) is its source, e.g. ``(lambda e: 0.9 ** e)``."""
     fn = eval(src, {"jnp": jnp})  # noqa: S307 - test-only, text built from numbers below
@@ -364,7 +369,8 @@ def examples():
         ("LambdaLR", js.LambdaLR(0.1, lr_lambda=warm)),
         ("LambdaLR-groups", js.LambdaLR(g2, lr_lambda=(lam, warm))),
         ("MultiplicativeLR-const", js.MultiplicativeLR(0.1, lr_lambda=const)),
-        ("MultiplicativeLR-stepdep-groups", js.MultiplicativeLR(g2, lr_lambda=named("(lambda e: 1.0 - 1.0 / (e.astype(float) + 3.0))"))),
+        ("MultiplicativeLR-stepdep-groups",
+         js.MultiplicativeLR(g2, lr_lambda=named("(lambda e: 1.0 - 1.0 / (e.astype(float) + 3.0))"))),
         ("StepLR", js.StepLR(0.1, step_size=7, gamma=0.5)),
         ("StepLR-groups", js.StepLR(g2, step_size=3, gamma=0.9)),
         ("MultiStepLR", js.MultiStepLR(0.1, milestones=[5, 2, 5, 40], gamma=0.3)),
@@ -402,7 +408,90 @@ def examples():
                                             anneal_strategy="linear", base_momentum=(0.8, 0.85))),
         ("SWALR", js.SWALR(0.1, swa_lr=0.01, anneal_epochs=10)),
         ("SWALR-groups", js.SWALR(g2, swa_lr=(0.01, 0.005), anneal_epochs=0, anneal_strategy="linear")),
+        # the adapters
+        ("LinearWarmup", js.LinearWarmup(js.CosineAnnealingLR(0.1, T_max=30), num_warmup_steps=5)),
+        ("LinearWarmup-groups", js.LinearWarmup(js.StepLR(g2, step_size=4), num_warmup_steps=3, start_factor=0.2)),
+        ("PerEpoch", js.PerEpoch(js.StepLR(0.1, step_size=2, gamma=0.5), steps_per_epoch=5)),
+        ("PerEpoch-groups-fractional", js.PerEpoch(js.CosineAnnealingWarmRestarts(g2, T_0=3), steps_per_epoch=4,
+                                                   fractional=True)),
+        ("Offset", js.Offset(js.ExponentialLR(0.1, gamma=0.9), start=3)),
+        ("Offset-groups", js.Offset(js.OneCycleLR(max_lr=g2, total_steps=100), start=10)),
     ]
+    hf = js.transformers
+    out += [
+        ("hf.ConstantSchedule", hf.ConstantSchedule(0.1)),
+        ("hf.ConstantSchedule-groups", hf.ConstantSchedule(g2)),
+        ("hf.ConstantScheduleWithWarmup", hf.ConstantScheduleWithWarmup(0.1, num_warmup_steps=7)),
+        ("hf.LinearScheduleWithWarmup", hf.LinearScheduleWithWarmup(0.1, num_warmup_steps=5, num_training_steps=30)),
+        ("hf.LinearScheduleWithWarmup-groups", hf.LinearScheduleWithWarmup(g2, num_warmup_steps=3,
+                                                                           num_training_steps=50)),
+        ("hf.CosineScheduleWithWarmup", hf.CosineScheduleWithWarmup(0.1, num_warmup_steps=5, num_training_steps=35)),
+        ("hf.CosineWithHardRestartsScheduleWithWarmup", hf.CosineWithHardRestartsScheduleWithWarmup(
+            0.1, num_warmup_steps=4, num_training_steps=36, num_cycles=3)),
+        ("hf.PolynomialDecayScheduleWithWarmup", hf.PolynomialDecayScheduleWithWarmup(
+            0.1, num_warmup_steps=5, num_training_steps=30, lr_end=1e-4, power=2.0)),
+        ("hf.InverseSqrtSchedule", hf.InverseSqrtSchedule(0.1, num_warmup_steps=6)),
+        ("hf.CosineWithMinLRScheduleWithWarmup", hf.CosineWithMinLRScheduleWithWarmup(
+            0.1, num_warmup_steps=5, num_training_steps=30, min_lr=1e-3)),
+        ("hf.CosineWithMinLRScheduleWithWarmupLRRate", hf.CosineWithMinLRScheduleWithWarmupLRRate(
+            0.1, num_warmup_steps=5, num_training_steps=30, min_lr_rate=0.05)),
+        ("hf.WSDSchedule", hf.WSDSchedule(0.1, num_warmup_steps=5, num_decay_steps=10, num_training_steps=35)),
+    ]
+    return out
+
+
+def stateful_examples():
+    """``[(id, schedule)]``: every StatefulSchedule class, scalar and with parameter groups.
+
+    Metric-driven ones (``metric_driven``) are fed the losses of :func:`stateful_metrics`.
+    """
+    js = jaxsched
+    g2 = (0.1, 0.02)
+    plateau = js.ReduceLROnPlateau(0.1, factor=0.5, patience=2, cooldown=1)
+    return [
+        ("ReduceLROnPlateau", plateau),
+        ("ReduceLROnPlateau-groups-max", js.ReduceLROnPlateau(g2, mode="max", factor=0.3, patience=1,
+                                                              threshold_mode="abs", min_lr=(0.01, 0.001))),
+        ("Running", js.Running(js.MultiplicativeLR(0.1, lr_lambda=named("(lambda e: 0.95)")))),
+        ("Running-groups", js.Running(js.ChainedScheduler([js.CosineAnnealingLR(g2, T_max=10),
+                                                           js.StepLR(g2, step_size=4, gamma=0.5)]))),
+        ("GreedyLR", js.transformers.GreedyLR(0.1, patience=2, factor=0.5, min_lr=1e-3)),
+        ("GreedyLR-groups", js.transformers.GreedyLR(g2, patience=1, min_lr=1e-4, max_lr=1.0)),
+        ("Accumulate", js.optim.accumulate(plateau, 3)),
+    ]
+
+
+def stateful_metrics(n: int = 30):
+    """A loss that falls, stalls and rises: every metric-driven schedule cuts (or raises) its LR on it."""
+    falling = [1.0 - 0.05 * k for k in range(n // 3)]
+    return falling + [falling[-1]] * (n // 3) + [falling[-1] + 0.01 * k for k in range(n - 2 * (n // 3))]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# coverage: every registered class has an example (a new class without one fails the contract suites)
+
+
+def import_public_modules() -> None:
+    """Import every public jaxsched module, so that each class is registered whatever the import order."""
+    for info in pkgutil.walk_packages(jaxsched.__path__, "jaxsched."):
+        if not any(part.startswith("_") for part in info.name.split(".")):
+            importlib.import_module(info.name)
+
+
+def registered(kind: type) -> list[type]:
+    """The concrete registered classes that are subclasses of ``kind`` (Schedule or StatefulSchedule)."""
+    import_public_modules()
+    return [c for c in REGISTRY.values() if issubclass(c, kind) and not inspect.isabstract(c)]
+
+
+def missing_examples() -> dict[str, list[str]]:
+    """Registered classes with no entry in :func:`examples` / :func:`stateful_examples` (should be empty)."""
+    have = {type(s) for _, s in examples()} | {type(s) for _, s in stateful_examples()}
+    out = {}
+    for kind, where in ((jaxsched.Schedule, "examples()"), (jaxsched.StatefulSchedule, "stateful_examples()")):
+        missing = sorted(c.__qualname__ for c in registered(kind) if c not in have)
+        if missing:
+            out[where] = missing
     return out
 
 
