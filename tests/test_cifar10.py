@@ -327,14 +327,17 @@ def test_report_metrics_and_claims(tmp_path):
     assert "least stable*: **did not hold**" in report.claims(report.metrics(report.load_records(tmp_path))[0])
 
 
-def test_cli_errors(tmp_path, capsys, monkeypatch):
-    with pytest.raises(SystemExit):
-        cli(["--preset", "huge", "--out", str(tmp_path)])
-    assert "--preset must be one of smoke, cpu, full, got --preset='huge'" in capsys.readouterr().err
-    with pytest.raises(cdata.DataNotFoundError, match="--data"):
-        cli(["--preset", "smoke", "--out", str(tmp_path), "--data", str(tmp_path / "missing")])
-    with pytest.raises(FileNotFoundError, match="run the benchmark first"):
-        cli(["--preset", "smoke", "--out", str(tmp_path / "empty"), "--report-only"])
+def test_cli_errors(tmp_path, capsys):
+    assert cli(["--preset", "huge", "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == ("python -m benchmarks.cifar10: error: --preset must be one of smoke, cpu, full, got "
+                           "--preset='huge'")
+    assert cli(["--preset", "smoke", "--out", str(tmp_path / "b"), "--data", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "no CIFAR-10 data found at path=" in err and "--data" in err
+    assert cli(["--preset", "smoke", "--out", str(tmp_path / "empty"), "--report-only"]) == 2
+    assert "run the benchmark first" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists() and not (tmp_path / "empty").exists()
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -29,6 +29,9 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=None, help="CIFAR-10 source (cifar-10-batches-py, its .tar.gz, or "
                                                   "cifar10-jpeg.tar.gz); default: search the usual places")
     ap.add_argument("--epochs", type=int, default=None, help="override the preset's epoch count")
+    ap.add_argument("--loop", choices=("scan", "host"), default=None,
+                    help="scan: each epoch is one compiled program (lax.scan over its steps; the default on GPU/TPU); "
+                         "host: one compiled step, the host loops (the default on CPU)")
     ap.add_argument("--devices", type=int, default=None, help="use the first N local devices (default all)")
     ap.add_argument("--distributed", action="store_true",
                     help="call jax.distributed.initialize() first (multi-host; also done when "
@@ -36,6 +39,36 @@ def main(argv=None) -> int:
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     ap.add_argument("--report-only", action="store_true", help="only rebuild summary.md and curves.png")
     args = ap.parse_args(argv)
+    try:
+        return _run(ap, args)
+    except CliError as e:
+        print(f"{ap.prog}: error: {_one_line(str(e))}", file=sys.stderr)
+        return 2
+
+
+class CliError(Exception):
+    """A bad argument or an unusable --data/--out: reported as one line, exit code 2."""
+
+
+def _one_line(msg: str) -> str:
+    return " ".join(part.strip() for part in msg.splitlines() if part.strip())
+
+
+def _run(ap, args) -> int:
+    from .data import DataError, DataNotFoundError
+
+    if args.report_only:
+        from . import report
+
+        out = Path(args.out)
+        if not out.is_dir():
+            raise CliError(f"--out={args.out!r} does not exist; run the benchmark first (without --report-only).")
+        try:
+            report.write_report(out, order=None)
+        except FileNotFoundError as e:
+            raise CliError(str(e)) from None
+        print(f"wrote {out / 'summary.md'} and {out / 'curves.png'}", file=sys.stderr)
+        return 0
 
     import jax
 
@@ -45,40 +78,80 @@ def main(argv=None) -> int:
     from . import report, train
 
     if args.preset not in train.PRESETS:
-        ap.error(f"--preset must be one of {', '.join(train.PRESETS)}, got --preset={args.preset!r}")
+        raise CliError(f"--preset must be one of {', '.join(train.PRESETS)}, got --preset={args.preset!r}")
     preset = train.PRESETS[args.preset]
     if args.epochs is not None:
         if args.epochs < 1:
-            ap.error(f"--epochs must be >= 1, got --epochs={args.epochs!r}")
+            raise CliError(f"--epochs must be >= 1, got --epochs={args.epochs!r}")
         preset = train.dataclasses.replace(preset, epochs=args.epochs)
+    if args.devices is not None and not 1 <= args.devices <= jax.device_count():
+        raise CliError(f"--devices must be between 1 and {jax.device_count()} (the devices this process sees), "
+                       f"got --devices={args.devices!r}")
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out={args.out!r} is a file, not a folder.")
     names = args.schedules or list(train.ARTICLE)
-
-    if not args.report_only:
-        run = train.Run(preset, args.data, args.devices)
-        plans = [train.parse_schedule(n, preset.epochs, run.steps_per_epoch, preset.base_lr) for n in names]
-        info = {"preset": preset.name, "model": preset.model, "epochs": preset.epochs, "batch_size": preset.batch_size,
-                "train_images": run.n_train, "test_images": run.n_test, "steps_per_epoch": run.steps_per_epoch,
-                "data": train.describe(preset, args.data), "backend": jax.default_backend(),
-                "devices": int(run.mesh.devices.size), "device_kind": jax.devices()[0].device_kind,
-                "processes": jax.process_count(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
-                "params": train.models.num_params(train.init_state(run.model, run.tx, 0)["params"]),
-                "compute_dtype": str(train.compute_dtype().__name__ if hasattr(train.compute_dtype(), "__name__")
-                                     else train.compute_dtype()),
-                "date": time.strftime("%Y-%m-%d"), "schedules": {p.label: repr(p.schedule) for p in plans}}
-        if jax.process_index() == 0:
-            old = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else {}
-            info["schedules"] = {**old.get("schedules", {}), **info["schedules"]}
-            (out / "run.json").write_text(json.dumps(info, indent=1) + "\n")
-        # the schedules advance together, one epoch each in turn: an interrupted run has comparable results
-        for epoch in range(1, preset.epochs + 1):
-            for plan in plans:
-                run.train(plan, out, progress=not args.no_progress, until=epoch)
-    if jax.process_index() == 0:
-        report.write_report(out, order=[train.parse_label(n) for n in names])
+    labels = [train.parse_label(n) for n in names]
+    if len(set(labels)) != len(labels):
+        dup = sorted({n for n in labels if labels.count(n) > 1})
+        raise CliError(f"--schedules names {', '.join(dup)} more than once.")
+    S = train.preset_steps_per_epoch(preset)
+    try:
+        plans = [train.parse_schedule(n, preset.epochs, S, preset.base_lr) for n in names]
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    try:
+        run = train.Run(preset, args.data, args.devices, loop=args.loop)
+    except (DataNotFoundError, DataError) as e:
+        raise CliError(str(e)) from None
+    if run.steps_per_epoch != S:  # parse_schedule's placeholders used S; the data must agree
+        raise CliError(f"the data gave {run.steps_per_epoch} steps per epoch, expected {S}.")
+    main = jax.process_index() == 0
+    existed = out.exists()
+    try:
+        with train.lock_output(out) if main else train.contextlib.nullcontext():
+            if main:
+                train.clean_temporaries(out)
+                _write_info(out, preset, run, plans, args, jax)
+            # the schedules advance together, one epoch each in turn: an interrupted run has comparable results
+            trained = 0
+            for epoch in range(1, preset.epochs + 1):
+                for plan in plans:
+                    run.train(plan, out, progress=not args.no_progress, until=epoch)
+                    trained += run.trained_epochs
+    except (train.OutputLocked, train.ResumeError) as e:
+        if not existed and out.is_dir() and not any(p.name != ".lock" for p in out.iterdir()):
+            (out / ".lock").unlink(missing_ok=True)
+            out.rmdir()
+        raise CliError(str(e)) from None
+    if main:
+        if trained == 0:
+            print(f"already finished: all {len(plans)} schedule(s) in {str(out)!r} have their {preset.epochs} "
+                  "epochs; nothing was trained (use a new --out to train again). Rebuilding the report.",
+                  file=sys.stderr)
+        report.write_report(out, order=labels)
         print(f"wrote {out / 'summary.md'} and {out / 'curves.png'}", file=sys.stderr)
     return 0
+
+
+def _write_info(out: Path, preset, run, plans, args, jax) -> None:
+    from . import train
+
+    info = {"preset": preset.name, "model": preset.model, "epochs": preset.epochs, "batch_size": preset.batch_size,
+            "train_images": run.n_train, "test_images": run.n_test, "steps_per_epoch": run.steps_per_epoch,
+            "data": train.describe(preset, args.data), "backend": jax.default_backend(),
+            "devices": int(run.mesh.devices.size), "device_kind": jax.devices()[0].device_kind,
+            "processes": jax.process_count(), "loop": run.loop, "cpu_count": os.cpu_count(),
+            "machine": platform.machine(),
+            "params": train.count_params(run.model),
+            "compute_dtype": str(getattr(train.compute_dtype(), "__name__", train.compute_dtype())),
+            "date": time.strftime("%Y-%m-%d"), "schedules": {p.label: repr(p.schedule) for p in plans}}
+    try:
+        old = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else {}
+    except json.JSONDecodeError:  # torn by a kill mid-write of an older version: rebuilt below
+        old = {}
+    info["schedules"] = {**old.get("schedules", {}), **info["schedules"]}
+    train.write_atomic(out / "run.json", json.dumps(info, indent=1) + "\n")
 
 
 if __name__ == "__main__":
