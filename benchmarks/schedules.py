@@ -15,9 +15,8 @@ table reports the median and the min-max over the repeats):
 * (b) ``compile``: ``jax.jit(f).lower(steps).compile()`` of the same functions, with JAX's caches cleared
   before every measurement;
 * (c) ``train``: a jitted SGD-momentum step of a 784-256-10 MLP (batch 128), with a constant LR, an optax
-  schedule, a jaxsched schedule, LR and momentum injected, the running form and the plateau (when
-  ``jaxsched.ReduceLROnPlateau`` exists), one jitted call per step (dispatch included) and ``K`` steps inside
-  one jitted ``fori_loop`` (device cost only);
+  schedule, a jaxsched schedule, LR and momentum injected, the running form and the plateau, one jitted call
+  per step (dispatch included) and ``K`` steps inside one jitted ``fori_loop`` (device cost only);
 * (d) ``torch``: one ``scheduler.step()`` call, and the whole ``N``-step OneCycleLR trajectory.
 
 Timings are only compared as ratios against a baseline from the same run (the machine is shared and noisy);
@@ -39,8 +38,9 @@ import statistics
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -49,6 +49,7 @@ import optax
 from jax import lax
 
 import jaxsched as J
+from jaxsched._value import CATALOGUE
 
 # ----------------------------------------------------------------------------------------------------------
 # configuration
@@ -135,8 +136,9 @@ class Case:
     kind: str = "other"
 
 
-def cases(n: int) -> list[Case]:
-    """Every jaxsched schedule, configured for an ``n``-step run, with the optax constructions that match it."""
+def _case_table(n: int) -> dict[type, list[Case]]:
+    """For each catalogued torch step scheduler, its cases for an ``n``-step run with the matching optax
+    constructions (the expert ones of ``/work/shared/reference/optax-and-peers.md`` section 2)."""
     lr = 0.1
     q = max(n // 10, 1)
     warm = max(n // 100, 1)
@@ -147,64 +149,86 @@ def cases(n: int) -> list[Case]:
         n_sgdr += 1
     onecycle = J.OneCycleLR(max_lr=lr, total_steps=n)
     peak = onecycle._ends[0]
-    out = [
-        Case("StepLR", J.StepLR(lr, step_size=q, gamma=0.5),
-             {"exponential_decay(staircase)": optax.exponential_decay(lr, q, 0.5, staircase=True),
-              "piecewise_constant": optax.piecewise_constant_schedule(lr, {q * k: 0.5 for k in range(1, 10)})},
-             "transcendental"),
-        Case("MultiStepLR", J.MultiStepLR(lr, milestones=[3 * q, 6 * q, 9 * q], gamma=0.1),
-             {"piecewise_constant": optax.piecewise_constant_schedule(lr, {3 * q: 0.1, 6 * q: 0.1, 9 * q: 0.1})},
-             "piecewise"),
-        Case("ConstantLR", J.ConstantLR(lr, factor=1 / 3, total_iters=warm),
-             {"join_schedules(constant x2)": optax.join_schedules(
-                 [optax.constant_schedule(lr / 3), optax.constant_schedule(lr)], [warm])},
-             "piecewise"),
-        Case("LinearLR", J.LinearLR(lr, start_factor=0.01, total_iters=warm),
-             {"linear_schedule": optax.linear_schedule(lr * 0.01, lr, warm)}, "piecewise"),
-        Case("ExponentialLR", J.ExponentialLR(lr, gamma=1 - 1e-5),
-             {"exponential_decay": optax.exponential_decay(lr, 1, 1 - 1e-5)}, "transcendental"),
-        Case("MultiplicativeLR", J.MultiplicativeLR(lr, lr_lambda=lambda e: 1 - 1e-5),
-             {"exponential_decay": optax.exponential_decay(lr, 1, 1 - 1e-5)}, "transcendental"),
-        Case("LambdaLR", J.LambdaLR(lr, lr_lambda=lambda e: jnp.minimum(1.0, (e + 1) / warm)),
-             {"lambda (same jnp function)": lambda k: lr * jnp.minimum(1.0, (k + 1) / warm)}),  # the user's cost
-        Case("PolynomialLR", J.PolynomialLR(lr, total_iters=n, power=2.0),
-             {"polynomial_schedule": optax.polynomial_schedule(lr, 0.0, 2.0, n)}, "transcendental"),
-        Case("CosineAnnealingLR", J.CosineAnnealingLR(lr, T_max=n),
-             {"cosine_decay_schedule": optax.cosine_decay_schedule(lr, n)}, "transcendental"),
-        Case("CyclicLR", J.CyclicLR(base_lr=0.001, max_lr=lr, step_size_up=cyc, cycle_momentum=True),
-             {"piecewise_interpolate(linear, 500 segments)": optax.piecewise_interpolate_schedule(
-                 "linear", 0.001, {cyc * k: (100.0 if k % 2 else 0.01) for k in range(1, n // cyc + 1)})},
-             "piecewise"),
-        Case("OneCycleLR", onecycle,
-             {"cosine_onecycle_schedule (naive)": optax.cosine_onecycle_schedule(n, lr),
-              "piecewise_interpolate(cosine) (expert)": optax.piecewise_interpolate_schedule(
-                  "cosine", lr / 25, {peak: 25.0, n - 1: 1 / (25 * 1e4)})},
-             "transcendental"),
-        Case("CosineAnnealingWarmRestarts(T_mult=2)", J.CosineAnnealingWarmRestarts(lr, T_0=t0, T_mult=2),
-             {f"sgdr_schedule ({n_sgdr} cycles)": optax.sgdr_schedule(
-                 [dict(init_value=lr, peak_value=lr, warmup_steps=0, decay_steps=t0 * 2 ** i, end_value=0.0)
-                  for i in range(n_sgdr)])},
-             "cawr"),
-        Case("CosineAnnealingWarmRestarts(T_mult=1)", J.CosineAnnealingWarmRestarts(lr, T_0=q, T_mult=1),
-             {"cosine_decay(step % T_0)": (lambda c: (lambda k: c(k % q)))(optax.cosine_decay_schedule(lr, q))},
-             "transcendental"),
-        Case("SWALR", J.SWALR(lr, swa_lr=0.05, anneal_epochs=10),
-             {"piecewise_interpolate(cosine)": optax.piecewise_interpolate_schedule("cosine", lr, {10: 0.5})},
-             "transcendental"),
-        Case("SequentialLR(LinearLR, CosineAnnealingLR)",
-             J.SequentialLR([J.LinearLR(lr, start_factor=0.01, total_iters=warm),
-                             J.CosineAnnealingLR(lr, T_max=n - warm)], milestones=[warm]),
-             {"warmup_cosine_decay_schedule": optax.warmup_cosine_decay_schedule(lr * 0.01, lr, warm, n)},
-             "transcendental"),
-        Case("ChainedScheduler(ConstantLR, ExponentialLR)",
-             J.ChainedScheduler([J.ConstantLR(lr, factor=0.1, total_iters=warm),
-                                 J.ExponentialLR(lr, gamma=1 - 1e-5)]),
-             {"join(constants) * exponential_decay": (lambda a, b: (lambda k: a(k) * b(k)))(
-                 optax.join_schedules([optax.constant_schedule(0.1), optax.constant_schedule(1.0)], [warm]),
-                 optax.exponential_decay(lr, 1, 1 - 1e-5))},
-             "transcendental"),
-    ]
-    return out
+    return {
+        J.StepLR: [Case("StepLR", J.StepLR(lr, step_size=q, gamma=0.5),
+                        {"exponential_decay(staircase)": optax.exponential_decay(lr, q, 0.5, staircase=True),
+                         "piecewise_constant": optax.piecewise_constant_schedule(
+                             lr, {q * k: 0.5 for k in range(1, 10)})},
+                        "transcendental")],
+        J.MultiStepLR: [Case("MultiStepLR", J.MultiStepLR(lr, milestones=[3 * q, 6 * q, 9 * q], gamma=0.1),
+                             {"piecewise_constant": optax.piecewise_constant_schedule(
+                                 lr, {3 * q: 0.1, 6 * q: 0.1, 9 * q: 0.1})},
+                             "piecewise")],
+        J.ConstantLR: [Case("ConstantLR", J.ConstantLR(lr, factor=1 / 3, total_iters=warm),
+                            {"join_schedules(constant x2)": optax.join_schedules(
+                                [optax.constant_schedule(lr / 3), optax.constant_schedule(lr)], [warm])},
+                            "piecewise")],
+        J.LinearLR: [Case("LinearLR", J.LinearLR(lr, start_factor=0.01, total_iters=warm),
+                          {"linear_schedule": optax.linear_schedule(lr * 0.01, lr, warm)}, "piecewise")],
+        J.ExponentialLR: [Case("ExponentialLR", J.ExponentialLR(lr, gamma=1 - 1e-5),
+                               {"exponential_decay": optax.exponential_decay(lr, 1, 1 - 1e-5)}, "transcendental")],
+        J.MultiplicativeLR: [Case("MultiplicativeLR", J.MultiplicativeLR(lr, lr_lambda=lambda e: 1 - 1e-5),
+                                  {"exponential_decay": optax.exponential_decay(lr, 1, 1 - 1e-5)},
+                                  "transcendental")],
+        J.LambdaLR: [Case("LambdaLR", J.LambdaLR(lr, lr_lambda=lambda e: jnp.minimum(1.0, (e + 1) / warm)),
+                          {"lambda (same jnp function)": lambda k: lr * jnp.minimum(1.0, (k + 1) / warm)})],
+        J.PolynomialLR: [Case("PolynomialLR", J.PolynomialLR(lr, total_iters=n, power=2.0),
+                              {"polynomial_schedule": optax.polynomial_schedule(lr, 0.0, 2.0, n)}, "transcendental")],
+        J.CosineAnnealingLR: [Case("CosineAnnealingLR", J.CosineAnnealingLR(lr, T_max=n),
+                                   {"cosine_decay_schedule": optax.cosine_decay_schedule(lr, n)}, "transcendental")],
+        J.CyclicLR: [Case("CyclicLR", J.CyclicLR(base_lr=0.001, max_lr=lr, step_size_up=cyc, cycle_momentum=True),
+                          {"piecewise_interpolate(linear, 500 segments)": optax.piecewise_interpolate_schedule(
+                              "linear", 0.001,
+                              {cyc * k: (100.0 if k % 2 else 0.01) for k in range(1, n // cyc + 1)})},
+                          "piecewise")],
+        J.OneCycleLR: [Case("OneCycleLR", onecycle,
+                            {"cosine_onecycle_schedule (naive)": optax.cosine_onecycle_schedule(n, lr),
+                             "piecewise_interpolate(cosine) (expert)": optax.piecewise_interpolate_schedule(
+                                 "cosine", lr / 25, {peak: 25.0, n - 1: 1 / (25 * 1e4)})},
+                            "transcendental")],
+        J.CosineAnnealingWarmRestarts: [
+            Case("CosineAnnealingWarmRestarts(T_mult=2)", J.CosineAnnealingWarmRestarts(lr, T_0=t0, T_mult=2),
+                 {f"sgdr_schedule ({n_sgdr} cycles)": optax.sgdr_schedule(
+                     [dict(init_value=lr, peak_value=lr, warmup_steps=0, decay_steps=t0 * 2 ** i, end_value=0.0)
+                      for i in range(n_sgdr)])},
+                 "cawr"),
+            Case("CosineAnnealingWarmRestarts(T_mult=1)", J.CosineAnnealingWarmRestarts(lr, T_0=q, T_mult=1),
+                 {"cosine_decay(step % T_0)": (lambda c: (lambda k: c(k % q)))(optax.cosine_decay_schedule(lr, q))},
+                 "transcendental"),
+        ],
+        J.SWALR: [Case("SWALR", J.SWALR(lr, swa_lr=0.05, anneal_epochs=10),
+                       {"piecewise_interpolate(cosine)": optax.piecewise_interpolate_schedule("cosine", lr, {10: 0.5})},
+                       "transcendental")],
+        J.SequentialLR: [Case("SequentialLR(LinearLR, CosineAnnealingLR)",
+                              J.SequentialLR([J.LinearLR(lr, start_factor=0.01, total_iters=warm),
+                                              J.CosineAnnealingLR(lr, T_max=n - warm)], milestones=[warm]),
+                              {"warmup_cosine_decay_schedule": optax.warmup_cosine_decay_schedule(
+                                  lr * 0.01, lr, warm, n)},
+                              "transcendental")],
+        J.ChainedScheduler: [Case("ChainedScheduler(ConstantLR, ExponentialLR)",
+                                  J.ChainedScheduler([J.ConstantLR(lr, factor=0.1, total_iters=warm),
+                                                      J.ExponentialLR(lr, gamma=1 - 1e-5)]),
+                                  {"join(constants) * exponential_decay": (lambda a, b: (lambda k: a(k) * b(k)))(
+                                      optax.join_schedules([optax.constant_schedule(0.1), optax.constant_schedule(1.0)],
+                                                           [warm]),
+                                      optax.exponential_decay(lr, 1, 1 - 1e-5))},
+                                  "transcendental")],
+    }
+
+
+def catalogued() -> list[type]:
+    """The step schedules of the catalogue that mirror a torch scheduler, in catalogue order."""
+    return [cls for path, cls in CATALOGUE.items() if path.startswith("torch.") and issubclass(cls, J.Schedule)]
+
+
+def cases(n: int) -> list[Case]:
+    """A case for every catalogued torch step scheduler, configured for an ``n``-step run, with the optax
+    constructions that match it. A catalogued class without an entry in :func:`_case_table` is an error."""
+    table = _case_table(n)
+    missing = [cls.__name__ for cls in catalogued() if cls not in table]
+    if missing:
+        raise LookupError(f"benchmarks.schedules: no cost case for the catalogued {missing}: add one to _case_table.")
+    return [case for cls in catalogued() for case in table[cls]]
 
 
 def _baselines(n: int) -> dict[str, Callable]:
@@ -309,10 +333,8 @@ class _WithValue:
     tx: optax.GradientTransformation
 
 
-def _plateau_tx(momentum: float):
-    """SGD-momentum whose LR is jaxsched's plateau, stepped on the loss every update (None until it exists)."""
-    if not hasattr(J, "ReduceLROnPlateau"):
-        return None
+def _plateau_tx(momentum: float) -> _WithValue:
+    """SGD-momentum whose LR is jaxsched's plateau, stepped on the loss every update."""
     p = J.ReduceLROnPlateau(0.01, patience=10, factor=0.5)
     return _WithValue(optax.inject_hyperparams(optax.sgd)(learning_rate=p, momentum=momentum))
 
@@ -335,9 +357,7 @@ def train_variants(total: int) -> dict[str, optax.GradientTransformation | tuple
         "jaxsched Running(OneCycleLR) injected": optax.inject_hyperparams(optax.sgd)(
             learning_rate=J.Running(one), momentum=m),
     }
-    plateau = _plateau_tx(m)
-    if plateau is not None:
-        v["jaxsched ReduceLROnPlateau"] = plateau
+    v["jaxsched ReduceLROnPlateau"] = _plateau_tx(m)
     return v
 
 
@@ -433,9 +453,8 @@ def bench_schedule_loop(cfg: Config, log) -> dict:
         "jaxsched CosineAnnealingWarmRestarts(T_mult=2)": stateless(
             J.CosineAnnealingWarmRestarts(0.01, T_0=2000, T_mult=2)),
         "jaxsched Running(OneCycleLR)": stateful(J.Running(one), False),
+        "jaxsched ReduceLROnPlateau": stateful(J.ReduceLROnPlateau(0.01), True),
     }
-    if hasattr(J, "ReduceLROnPlateau"):
-        variants["jaxsched ReduceLROnPlateau"] = stateful(J.ReduceLROnPlateau(0.01), True)
     compiled = {}
     for name, f in variants.items():
         compiled[name] = jax.jit(f).lower().compile()
