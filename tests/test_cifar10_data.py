@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_cifar10 import fake_arrays, tar_gz, write_jpeg_dir, write_pickle_dir
 
 from benchmarks.cifar10 import data as cdata
-from test_cifar10 import fake_arrays, tar_gz, write_jpeg_dir, write_pickle_dir
 
 SMALL = (16, 8)
 
