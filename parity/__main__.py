@@ -1,14 +1,16 @@
 """``python -m parity report --out DIR`` | ``python -m parity check`` | ``python -m parity list``.
 
 report: run the whole catalogue on torch, jaxsched (float32 and float64) and optax, and write DIR/index.html
-        (self-contained) and DIR/README.md (plots in DIR/plots/).
+        (self-contained) and DIR/README.md (plots in DIR/plots/); DIR is checked before anything is computed.
 check:  one row per case with jaxsched's error in float32 and float64; exit status 1 on any failure
         (cases marked with a known issue are printed but do not fail the gate).
+list:   the cases (kind, steps, name).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -16,9 +18,10 @@ from pathlib import Path
 
 
 def _progress(cases, desc: str):
+    """A tqdm bar on a terminal; nothing on a non-terminal stderr (a CI log gets no carriage-return lines)."""
     from tqdm import tqdm
 
-    return tqdm(cases, desc=desc, unit="case", file=sys.stderr, dynamic_ncols=True, leave=True)
+    return tqdm(cases, desc=desc, unit="case", file=sys.stderr, dynamic_ncols=True, leave=True, disable=None)
 
 
 def cmd_check(args) -> int:
@@ -60,6 +63,11 @@ def cmd_report(args) -> int:
     from . import catalogue, compare, report
 
     t0 = time.perf_counter()
+    out = Path(args.out)
+    try:
+        report.prepare_out(out)  # a bad --out fails now, not after a minute of computing
+    except report.ReportPathError as err:
+        args.parser.error(str(err))
     cases = catalogue.select(args.only)
     results, reprs, pngs = [], {}, {}
     for case in _progress(cases, "parity report"):
@@ -69,8 +77,9 @@ def cmd_report(args) -> int:
             pngs[case.name] = report.plot_case(res)
         res.traj = None  # plotted: free the trajectories
         results.append(res)
-    html_path, md_path = report.write(results, reprs, pngs, Path(args.out), time.perf_counter() - t0)
-    print(f"{report.summary_counts(results)}; wrote {html_path} and {md_path} in {time.perf_counter() - t0:.0f} s")
+    html_path, md_path = report.write(results, reprs, pngs, out, time.perf_counter() - t0)
+    print(f"jaxsched: {report.summary_counts(results)}; optax: {report.optax_summary(results)}")
+    print(f"wrote {html_path} and {md_path} in {time.perf_counter() - t0:.0f} s")
     return 0
 
 
@@ -83,12 +92,12 @@ def cmd_list(args) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m parity", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m parity", description=(__doc__ or "").splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("report", help="write the HTML + Markdown parity report")
-    p.add_argument("--out", required=True, help="output folder (created)")
+    p.add_argument("--out", required=True, help="output folder (created, with its parents)")
     p.add_argument("--only", help="only cases whose name contains this text")
-    p.set_defaults(fn=cmd_report)
+    p.set_defaults(fn=cmd_report, parser=p)
     p = sub.add_parser("check", help="jaxsched vs torch in float32 and float64; non-zero exit on failure")
     p.add_argument("--only", help="only cases whose name contains this text")
     p.set_defaults(fn=cmd_check)
@@ -97,7 +106,14 @@ def main(argv=None) -> int:
     p.set_defaults(fn=cmd_list)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
-    return args.fn(args)
+    try:
+        rc = args.fn(args)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `python -m parity list | head`: the reader left; stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+        return 1
+    return rc
 
 
 if __name__ == "__main__":

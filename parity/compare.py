@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -23,10 +24,6 @@ from .torch_ref import make_optimizer, torch_trajectory
 PRECISIONS = ("float32", "float64")
 #: Parity target: max |jaxsched - torch| as a fraction of the largest LR.
 TOLERANCE = {"float32": 1e-6, "float64": 1e-10}
-
-
-def plateau_available() -> bool:
-    return hasattr(jaxsched, "ReduceLROnPlateau")
 
 
 @dataclasses.dataclass
@@ -70,16 +67,37 @@ class Result:
             return "not available"
         return "pass" if self.passed else "FAIL"
 
+    @property
+    def optax_verdict(self) -> str:
+        """optax's construction against torch, judged by jaxsched's targets in each precision:
+        ``"within target"`` (float32 and x64), ``"within target (float32 only)"`` (under x64 optax stays at float32
+        precision), ``"over target"`` (float32 already over), ``"NaN"`` (a NaN or inf in a trajectory),
+        ``"not expressible"`` (only a nearest construction exists; its error is shown, not judged), or
+        ``"no construction"`` (no optax case, or optax not run)."""
+        if not self.optax_err:
+            return "no construction"
+        if not self.optax_exact:
+            return "not expressible"
+        errs = [(p, e) for d in (self.optax_err, self.optax_mom_err) for p, e in d.items()]
+        if any(e != e for _, e in errs):
+            return "NaN"
+        over = {p for p, e in errs if e > TOLERANCE[p]}
+        if "float32" in over:
+            return "over target"
+        return "within target (float32 only)" if over else "within target"
+
 
 def rel_error(x: np.ndarray, ref: np.ndarray) -> float:
     """``max |x - ref| / max |ref|``; NaN if ``x`` has a NaN or an inf, or the shapes disagree."""
-    x = np.asarray(x, np.float64)
-    if x.shape != ref.shape:
-        x = x.reshape(ref.shape) if x.size == ref.size else None
-    if x is None or not np.all(np.isfinite(x)):
+    arr = np.asarray(x, np.float64)
+    if arr.shape != ref.shape:
+        if arr.size != ref.size:
+            return float("nan")
+        arr = arr.reshape(ref.shape)
+    if not np.all(np.isfinite(arr)):
         return float("nan")
     scale = float(np.max(np.abs(ref))) or 1.0
-    return float(np.max(np.abs(x - ref)) / scale) if x.size else 0.0
+    return float(np.max(np.abs(arr - ref)) / scale) if arr.size else 0.0
 
 
 def _as2d(a) -> np.ndarray:
@@ -97,7 +115,7 @@ def _check_dtype(out, precision: str, what: str):
 def jaxsched_values(case: Case, precision: str):
     """(lr, momentum or None) of the jaxsched schedule for indices ``0..steps``, jitted, in ``precision``."""
     with jax.enable_x64(precision == "float64"):
-        s = case.build()
+        s: Any = case.build()
         e = jnp.arange(case.steps + 1)
         if getattr(s, "cycle_momentum", False):  # one compilation for both
             lr, mom = jax.jit(lambda e: (jax.vmap(s)(e), jax.vmap(s.momentum)(e)))(e)
@@ -118,6 +136,7 @@ def _scan_counts(fns, n: int):
 def optax_values(case: Case, precision: str):
     """(lr, momentum or None) of the optax expert construction, over the counts an optimizer would use."""
     ox = case.optax
+    assert ox is not None, f"{case.name} has no optax construction"
     n = ox.steps if ox.steps is not None else case.steps + 1
     with jax.enable_x64(precision == "float64"):
         fns = (ox.lr(),) if ox.momentum is None else (ox.lr(), ox.momentum())
@@ -173,11 +192,11 @@ def optax_plateau(case: PlateauCase, precision: str) -> np.ndarray:
         losses = jnp.asarray(np.asarray(case.losses), jnp.dtype(precision))
 
         def run(losses):
-            def body(state, loss):
+            def body(state: Any, loss):
                 _, state = tx.update(params, state, params, value=loss)
                 return state, case.lr * state.scale
 
-            state0 = tx.init(params)
+            state0: Any = tx.init(params)
             _, lrs = jax.lax.scan(body, state0, losses)
             return jnp.concatenate([jnp.asarray(case.lr * state0.scale)[None], lrs])
 
@@ -201,9 +220,6 @@ def run_case(case, with_optax: bool = True) -> Result:
     if case.optax is not None:
         res.optax_text, res.optax_exact = case.optax.text, case.optax.exact
     if isinstance(case, PlateauCase):
-        if not plateau_available():
-            res.available, res.reason = False, "jaxsched.ReduceLROnPlateau not available yet"
-            return res
         t_lr, t_mom = torch_plateau(case), None
         lr = {p: jaxsched_plateau(case, p) for p in PRECISIONS}
         mom = {}
@@ -226,11 +242,13 @@ def run_case(case, with_optax: bool = True) -> Result:
     for p in PRECISIONS:
         res.err[p] = rel_error(lr[p], t_lr)
         if p in mom:
+            assert t_mom is not None
             res.mom_err[p] = rel_error(mom[p], t_mom)
         if p in olr:
             n = olr[p].shape[0]
             res.optax_err[p] = rel_error(olr[p], t_lr[:n])
         if p in omom:
+            assert t_mom is not None
             n = omom[p].shape[0]
             res.optax_mom_err[p] = rel_error(omom[p], t_mom[:n])
     res.traj = Trajectories(t_lr, t_mom, lr, mom, olr, omom)
