@@ -1,0 +1,200 @@
+"""Pieces shared by the Keras and timm catalogues: restart cycles located exactly, and the live-object converters.
+
+Keras' ``CosineDecayRestarts`` and timm's cosine/tanh/poly schedulers find the cycle ``i`` that holds step ``t``
+with ``floor(log(1 + t / T * (mul - 1)) / log(mul))``. In floating point that floor can land one cycle short
+exactly at a restart (``log(243) / log(3) = 4.999...``: Keras and timm, in float64, then return the end of cycle
+4, the bottom of the cosine, instead of the top of cycle 5). jaxsched locates the cycle exactly instead: the
+cycle starts ``T * (mul**i - 1) / (mul - 1)`` are tabulated once on the host in float64 (``ceil``-ed to integers,
+so ``t >= start`` is an exact integer comparison) and the position inside the cycle is ``t - start``, split into
+an exact integer part and a float64 offset, so float32 keeps its precision at large steps. The two differ only
+at those restarts; the parity tests check that every difference is one of them.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from ._numerics import Array, div, int_dtype, int_max, mod
+
+#: At most this many cycles are tabulated for a cycle multiplier above 1.
+MAX_CYCLES = 4096
+#: Steps up to here are placed exactly in their cycle (the table runs at least this far, or to the cycle limit).
+HORIZON = 2**31 - 1
+_TABLE_END = 2.0**53
+
+
+@functools.lru_cache(maxsize=64)
+def _table(first: int, mul: float, limit: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cycle ``i``'s start ``ceil``-ed, the offset ``ceil(start) - start`` and its length, for ``i = 0..n-1``.
+
+    ``n`` is ``limit + 1`` (the cycle after the last one counted marks "past the limit") or, without a limit,
+    enough cycles to pass ``2**53``, at most :data:`MAX_CYCLES`.
+    """
+    starts, lengths = [], []
+    start, length = 0.0, float(first)
+    while True:
+        starts.append(start)
+        lengths.append(length)
+        if limit is not None and len(starts) > limit:
+            break
+        if start >= _TABLE_END or len(starts) >= MAX_CYCLES:
+            break
+        start = first * (mul ** len(starts) - 1.0) / (mul - 1.0)
+        length = first * mul ** len(starts)
+    s = np.asarray(starts, np.float64)
+    c = np.ceil(s)
+    return c, c - s, np.asarray(lengths, np.float64)
+
+
+def check_cycles(cls: str, name: str, first: int, mul: float, limit: int | None) -> None:
+    """Refuse a multiplier so close to 1 that :data:`MAX_CYCLES` cycles end before step :data:`HORIZON`."""
+    if mul == 1.0:
+        return
+    starts, _, _ = _table(first, mul, limit)
+    if (limit is None or len(starts) <= limit) and len(starts) >= MAX_CYCLES and starts[-1] < HORIZON:
+        raise ValueError(
+            f"{cls}: {name}={mul!r} is so close to 1 that {MAX_CYCLES} cycles of the first length {first} end at "
+            f"step {int(starts[-1])}, before step {HORIZON}; jaxsched tabulates at most {MAX_CYCLES} cycle starts "
+            f"to place each step exactly. Use {name}=1.0 (equal cycles) or a larger multiplier."
+        )
+
+
+def cycle(e: Array, first: int, mul: float, limit: int | None, dtype) -> tuple[Array, Array, Array]:
+    """The cycle ``i`` holding step ``e``, the position ``t_curr`` in it and its length ``t_i`` (float).
+
+    ``mul`` is a concrete float >= 1. With ``limit``, ``i`` is clamped at ``limit`` (every cycle from the limit
+    on is "past the limit", whatever its position).
+    """
+    if mul == 1.0:
+        i = div(e, first)
+        if limit is not None:
+            i = jnp.minimum(i, jnp.asarray(min(limit, int_max()), e.dtype))
+        return i, mod(e, first).astype(dtype), jnp.asarray(float(first), dtype)
+    ceil, off, lengths = _table(first, mul, limit)
+    top = int_max()
+    starts = jnp.asarray(np.minimum(ceil, top).astype(np.int64), int_dtype())
+    if len(ceil) <= 64:
+        i = jnp.sum(e[..., None] >= starts, axis=-1).astype(e.dtype) - 1
+    else:
+        i = (jnp.searchsorted(starts, e, side="right", method="scan") - 1).astype(e.dtype)
+    t_curr = (e - starts[i]).astype(dtype) + jnp.asarray(off, dtype)[i]
+    return i, t_curr, jnp.asarray(lengths, dtype)[i]
+
+
+def cos_half(x: Array) -> Array:
+    """``(1 + cos(pi x)) / 2`` as ``cos(pi x / 2) ** 2``: one transcendental, no cancellation near the bottom."""
+    c = jnp.cos((jnp.pi / 2) * x)
+    return c * c
+
+
+# ----------------------------------------------------------------------------------------------------------
+# converters
+
+
+def _one(values) -> Any:
+    values = [float(v) for v in values]
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def from_keras(schedule) -> Any:
+    """The jaxsched schedule for a live ``keras.optimizers.schedules`` object (Keras 3).
+
+    Every built-in Keras schedule converts to its ``jaxsched.keras`` class, read from its ``get_config()``;
+    a schedule made by :func:`jaxsched.keras.as_keras` gives back the jaxsched schedule it wraps.
+
+    >>> import os; os.environ.setdefault("KERAS_BACKEND", "jax")  # doctest: +SKIP
+    >>> import keras, jaxsched  # doctest: +SKIP
+    >>> jaxsched.from_keras(keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5))  # doctest: +SKIP
+    ExponentialDecay(initial_learning_rate=0.1, decay_steps=10, decay_rate=0.5, staircase=False, \
+name='ExponentialDecay')
+    """
+    from . import keras as jk
+
+    wrapped = getattr(schedule, "_jaxsched_schedule", None)
+    if wrapped is not None:
+        return wrapped
+    name = type(schedule).__name__
+    module = type(schedule).__module__
+    cls = jk.CLASSES.get(name)
+    if cls is None or not module.startswith("keras"):
+        known = ", ".join(sorted(jk.CLASSES))
+        raise TypeError(
+            f"from_keras: no jaxsched counterpart for {module}.{name}; jaxsched.keras mirrors Keras' built-in "
+            f"schedules ({known}). A custom Keras schedule is Python code: write it as a jaxsched schedule."
+        )
+    config = dict(schedule.get_config())
+    if name == "PiecewiseConstantDecay":
+        config["boundaries"] = [_as_number(b) for b in config["boundaries"]]
+        config["values"] = [_as_number(v) for v in config["values"]]
+    return cls(**{k: _as_number(v) for k, v in config.items()})
+
+
+def _as_number(v):
+    """A Keras config value (a Python number, a NumPy/JAX scalar, a list) as plain Python."""
+    if isinstance(v, (list, tuple)):
+        return [_as_number(x) for x in v]
+    if hasattr(v, "shape") and getattr(v, "shape", None) == ():
+        return np.asarray(v).item()
+    return v
+
+
+_TIMM_ARGS = {
+    "CosineLRScheduler": ("t_initial", "lr_min", "cycle_mul", "cycle_decay", "cycle_limit", "warmup_t",
+                          "warmup_lr_init", "warmup_prefix", "t_in_epochs", "k_decay"),
+    "TanhLRScheduler": ("t_initial", "lb", "ub", "lr_min", "cycle_mul", "cycle_decay", "cycle_limit", "warmup_t",
+                        "warmup_lr_init", "warmup_prefix", "t_in_epochs"),
+    "PolyLRScheduler": ("t_initial", "power", "lr_min", "cycle_mul", "cycle_decay", "cycle_limit", "warmup_t",
+                        "warmup_lr_init", "warmup_prefix", "t_in_epochs", "k_decay"),
+    "StepLRScheduler": ("decay_t", "decay_rate", "warmup_t", "warmup_lr_init", "warmup_prefix", "t_in_epochs"),
+    "MultiStepLRScheduler": ("decay_t", "decay_rate", "warmup_t", "warmup_lr_init", "warmup_prefix",
+                             "t_in_epochs"),
+}
+
+
+def from_timm(scheduler) -> Any:
+    """The jaxsched schedule for a live ``timm.scheduler`` object (timm 1.0).
+
+    The optimizer is replaced by its initial LRs (timm's ``base_values``). timm's schedulers are functions of
+    the epoch or update count, so the result is the whole schedule wherever the timm object stands; for
+    ``PlateauLRScheduler`` only the configuration is converted (its metric history stays in timm's object).
+    Refused: noise (``noise_range_t``, see :mod:`jaxsched.timm`) and parameter groups with an ``lr_scale``.
+    """
+    from . import timm as jt
+
+    name = type(scheduler).__name__
+    module = type(scheduler).__module__
+    cls = jt.CLASSES.get(name)
+    if cls is None or not module.startswith("timm"):
+        known = ", ".join(sorted(jt.CLASSES))
+        raise TypeError(f"from_timm: no jaxsched counterpart for {module}.{name}; jaxsched.timm mirrors {known}.")
+    groups = scheduler.optimizer.param_groups
+    scaled = [i for i, g in enumerate(groups) if "lr_scale" in g]
+    if scaled:
+        raise ValueError(
+            f"from_timm: parameter groups {scaled} have an 'lr_scale' (timm multiplies the whole scheduled value, "
+            f"lr_min included, by it); jaxsched.timm takes one LR per group and no scale. Fold the scale into the "
+            f"group's LR and lr_min by building one jaxsched schedule per group."
+        )
+    if getattr(scheduler, "noise_range_t", None) is not None:
+        raise ValueError(
+            f"from_timm: {name} has noise_range_t={scheduler.noise_range_t!r}; {jt.NOISE_REFUSAL}"
+        )
+    lr = _one(scheduler.base_values)
+    if name == "PlateauLRScheduler":
+        inner = scheduler.lr_scheduler
+        min_lrs = set(float(m) for m in inner.min_lrs)
+        if len(min_lrs) != 1:
+            raise ValueError(f"from_timm: PlateauLRScheduler with per-group min_lrs={inner.min_lrs!r} is not "
+                             f"supported (timm sets one lr_min).")
+        return cls(lr, decay_rate=inner.factor, patience_t=inner.patience, threshold=inner.threshold,
+                   cooldown_t=inner.cooldown, warmup_t=scheduler.warmup_t, warmup_lr_init=scheduler.warmup_lr_init,
+                   lr_min=min_lrs.pop(), mode=inner.mode)
+    kwargs = {k: getattr(scheduler, k) for k in _TIMM_ARGS[name]}
+    if name == "MultiStepLRScheduler":
+        kwargs["decay_t"] = list(kwargs["decay_t"])
+    return cls(lr, **kwargs)
+

@@ -1,0 +1,269 @@
+"""jaxsched.keras against live Keras 3 (JAX backend), whole trajectories, configurations drawn by hypothesis.
+
+For each drawn schedule: Keras' ``schedule(t)`` for ``t = 0..n`` with Keras' floatx set to float64 under x64 (the
+reference), against ``s(t)`` under ``jax.jit`` with x64 (1e-10 x max|LR|) and in float32 (1e-6 x max|LR|).
+
+Keras 3.15's JAX backend computes ``cos``, ``tanh``, ``floor`` and ``ceil`` of a float64 tensor in float32
+(``keras.src.backend.common.dtypes.result_type`` maps every 64-bit result type to 32 bits "to align with JAX's
+default"), so with floatx float64 its CosineDecay is only float32-accurate. The float64 reference therefore runs
+Keras' own schedule code with those four backend functions kept in float64 (:func:`keras_float64`); the same
+trajectories are also compared with unpatched Keras (:func:`test_unpatched_keras`), to 1e-6 of the largest LR.
+``CosineDecayRestarts`` may differ from Keras only exactly at a restart whose float64 cycle index Keras floors
+one short (see jaxsched._frameworks); every such step is checked against the top of the exact cycle instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from fractions import Fraction
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import given, note, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from jaxsched import keras as jk  # noqa: E402
+from jaxsched._value import CATALOGUE, REGISTRY  # noqa: E402
+
+keras = pytest.importorskip("keras")
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax", reason="Keras must run on the JAX backend")
+
+TOL32 = 1e-6
+TOL64 = 1e-10
+STEPS = 256
+#: Each example compiles its schedule twice (its step counts are static): a third of the profile's examples
+#: per class keeps this file near 60 s on a 2-core CPU with the ci profile (8 per class), 20 with dev.
+EXAMPLES = max(8, settings().max_examples // 3)
+
+
+def _keep64(fn):
+    """A Keras JAX-backend unary op that keeps float64 (int64 still goes to floatx, as in Keras)."""
+    def op(x):
+        x = jnp.asarray(x)
+        if jnp.issubdtype(x.dtype, jnp.integer):
+            x = x.astype(keras.config.floatx())
+        return fn(x)
+    return op
+
+
+@contextlib.contextmanager
+def keras_float64(patched=True):
+    """Keras' floatx float64 under x64; ``patched``: cos/tanh/floor/ceil keep float64 (see the module doc)."""
+    from keras.src.backend.jax import numpy as backend_numpy
+
+    old = keras.config.floatx()
+    keras.config.set_floatx("float64")
+    ops = {"cos": jnp.cos, "tanh": jnp.tanh, "floor": jnp.floor, "ceil": jnp.ceil} if patched else {}
+    saved = {n: getattr(backend_numpy, n) for n in ops}
+    try:
+        for n, fn in ops.items():
+            setattr(backend_numpy, n, _keep64(fn))
+        with jax.enable_x64(True):
+            yield
+    finally:
+        for n, fn in saved.items():
+            setattr(backend_numpy, n, fn)
+        keras.config.set_floatx(old)
+
+
+def keras_object(s):
+    """The live Keras schedule with the same arguments."""
+    cls = getattr(keras.optimizers.schedules, type(s).__name__)
+    args = s.to_config()["args"]
+    return cls(**args)
+
+
+def keras_trajectory(s, n, patched=True):
+    ks = keras_object(s)
+    with keras_float64(patched):
+        out = jax.vmap(ks)(jnp.arange(n + 1))
+        assert out.dtype == (jnp.float64 if patched else out.dtype)
+        return np.asarray(out, np.float64)
+
+
+@jax.jit
+def _eval(s, steps):
+    return s(steps)
+
+
+def jaxsched_trajectory(s, n, x64):
+    with jax.enable_x64(x64):
+        out = _eval(s, jnp.arange(STEPS))
+        assert out.dtype == (jnp.float64 if x64 else jnp.float32)
+        return np.asarray(out, np.float64)[: n + 1]
+
+
+def exact_restarts(first: int, mul: float, n: int) -> dict[int, int]:
+    """``{step: i}`` for every step ``<= n`` at which cycle ``i >= 1`` starts exactly (rational arithmetic)."""
+    out, m, i, start = {}, Fraction(mul), 1, Fraction(first)
+    while start <= n:
+        if start.denominator == 1:
+            out[int(start)] = i
+        start += first * m**i
+        i += 1
+    return out
+
+
+def check(s, n, allowed=None):
+    """Compare; ``allowed(step) -> expected`` gives the exact value at steps where Keras may be a cycle short."""
+    note(f"schedule: {s!r}  steps: {n}")
+    ref = keras_trajectory(s, n)
+    scale = float(np.max(np.abs(ref))) or 1.0
+    for x64, tol in ((True, TOL64), (False, TOL32)):
+        got = jaxsched_trajectory(s, n, x64)
+        assert np.all(np.isfinite(got)), f"non-finite values for {s!r}"
+        tiny = float(np.finfo(np.float32).tiny) if not x64 else 0.0
+        err = np.abs(got - ref)
+        bad = np.flatnonzero(err > tol * scale + tiny)
+        for t in bad:
+            expected = None if allowed is None else allowed(int(t))
+            assert expected is not None, (
+                f"{'x64' if x64 else 'float32'}: |jaxsched - keras| = {err[t]:.3g} > {tol:g} x {scale:.3g} at step "
+                f"{t}: jaxsched {got[t]!r} vs keras {ref[t]!r}\n  schedule: {s!r}"
+            )
+            assert abs(got[t] - expected) <= tol * scale + tiny, (t, got[t], expected, s)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# strategies
+
+
+def floats(lo, hi):
+    return st.floats(lo, hi, allow_nan=False, allow_infinity=False)
+
+
+lrs = st.one_of(floats(1e-4, 10.0), st.sampled_from([0.1, 1.0]))
+steps = st.integers(20, STEPS - 1)
+
+
+@st.composite
+def exponential(draw):
+    rate = draw(st.one_of(floats(0.0, 1.0), floats(1.0, 1.01), st.sampled_from([0.0, 0.5, 0.96])))
+    return jk.ExponentialDecay(draw(lrs), decay_steps=draw(st.integers(1, 60)), decay_rate=rate,
+                               staircase=draw(st.booleans())), draw(steps)
+
+
+@st.composite
+def piecewise(draw):
+    n = draw(steps)
+    k = draw(st.integers(1, 5))
+    boundaries = sorted(draw(st.lists(st.integers(0, n), min_size=k, max_size=k)))
+    values = draw(st.lists(lrs, min_size=k + 1, max_size=k + 1))
+    return jk.PiecewiseConstantDecay(boundaries=boundaries, values=values), n
+
+
+@st.composite
+def polynomial(draw):
+    lr = draw(lrs)
+    return jk.PolynomialDecay(lr, decay_steps=draw(st.integers(1, 150)),
+                              end_learning_rate=draw(st.one_of(st.just(1e-4), floats(0.0, lr))),
+                              power=draw(st.one_of(st.just(1.0), floats(0.0, 4.0))),
+                              cycle=draw(st.booleans())), draw(steps)
+
+
+@st.composite
+def inverse_time(draw):
+    return jk.InverseTimeDecay(draw(lrs), decay_steps=draw(st.integers(1, 60)), decay_rate=draw(floats(0.0, 5.0)),
+                               staircase=draw(st.booleans())), draw(steps)
+
+
+@st.composite
+def cosine(draw):
+    lr = draw(lrs)
+    target = draw(st.one_of(st.none(), lrs))
+    return jk.CosineDecay(lr, decay_steps=draw(st.integers(1, 200)), alpha=draw(floats(0.0, 1.0)),
+                          warmup_target=target, warmup_steps=draw(st.integers(0, 60))), draw(steps)
+
+
+@st.composite
+def restarts(draw):
+    t_mul = draw(st.one_of(st.sampled_from([1.0, 2.0, 3.0, 1.5]), floats(1.0, 3.0)))
+    return jk.CosineDecayRestarts(draw(lrs), first_decay_steps=draw(st.integers(1, 40)), t_mul=t_mul,
+                                  m_mul=draw(floats(0.1, 1.0)), alpha=draw(floats(0.0, 0.5))), draw(steps)
+
+
+def restart_tops(s, n):
+    tops = exact_restarts(s.first_decay_steps, s.t_mul, n)
+
+    def allowed(t):
+        if t not in tops:
+            return None
+        return s.initial_learning_rate * ((1 - s.alpha) * s.m_mul ** tops[t] + s.alpha)
+
+    return allowed
+
+
+CASES = {"ExponentialDecay": exponential, "PiecewiseConstantDecay": piecewise, "PolynomialDecay": polynomial,
+         "InverseTimeDecay": inverse_time, "CosineDecay": cosine, "CosineDecayRestarts": restarts}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+@given(data=st.data())
+@settings(max_examples=EXAMPLES)
+def test_parity_with_keras(name, data):
+    s, n = data.draw(CASES[name](), label="case")
+    check(s, n, restart_tops(s, n) if name == "CosineDecayRestarts" else None)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+@given(data=st.data())
+@settings(max_examples=max(3, EXAMPLES // 3))
+def test_unpatched_keras(name, data):
+    """Against Keras exactly as installed (floatx float64, its float32 cos/floor): x64 within 1e-6 x max|LR|."""
+    s, n = data.draw(CASES[name](), label="case")
+    note(f"schedule: {s!r}  steps: {n}")
+    ref = keras_trajectory(s, n, patched=False)
+    got = jaxsched_trajectory(s, n, True)
+    allowed = restart_tops(s, n) if name == "CosineDecayRestarts" else (lambda t: None)
+    scale = float(np.max(np.abs(ref))) or 1.0
+    for t in np.flatnonzero(np.abs(got - ref) > TOL32 * scale):
+        assert allowed(int(t)) is not None, (t, got[t], ref[t], s)
+
+
+def test_keras_cos_is_float32_with_floatx_float64():
+    """The reason for the patched reference: Keras' cos returns float32 for a float64 input (fails if fixed)."""
+    with keras_float64(patched=False):
+        assert keras.ops.cos(jnp.asarray(1.0, jnp.float64)).dtype == jnp.float32
+    with keras_float64(patched=True):
+        assert keras.ops.cos(jnp.asarray(1.0, jnp.float64)).dtype == jnp.float64
+
+
+def test_every_keras_schedule_is_covered():
+    """Every schedule Keras exports has a jaxsched class, a catalogue entry and a strategy here."""
+    exported = {n for n in dir(keras.optimizers.schedules) if n[0].isupper() and n != "LearningRateSchedule"}
+    assert exported == set(jk.CLASSES) == set(CASES)
+    for name, cls in jk.CLASSES.items():
+        assert CATALOGUE[f"keras.optimizers.schedules.{name}"] is cls
+        assert REGISTRY[f"keras.{name}"] is cls
+
+
+def test_keras_restart_index_is_short_where_documented():
+    """Keras' float64 floor(log/log) lands one cycle short at t_mul=3, step 121 * first: jaxsched does not."""
+    s = jk.CosineDecayRestarts(1.0, first_decay_steps=1, t_mul=3.0)
+    ref = keras_trajectory(s, 130)
+    got = jaxsched_trajectory(s, 130, True)
+    assert ref[121] < 1e-12 and got[121] == pytest.approx(1.0)  # Keras: bottom of cycle 4; exact: top of cycle 5
+    mask = np.arange(131) != 121
+    np.testing.assert_allclose(got[mask], ref[mask], rtol=0, atol=1e-12)
+
+
+def test_harness_detects_a_wrong_schedule():
+    s = jk.CosineDecay(0.1, decay_steps=50, alpha=0.1)
+    wrong = jk.CosineDecay(0.1, decay_steps=50, alpha=0.1 + 1e-8)
+    ref = keras_trajectory(s, 60)
+    got = jaxsched_trajectory(wrong, 60, True)
+    assert np.max(np.abs(got - ref)) > TOL64 * 0.1
+    with pytest.raises(AssertionError, match="jaxsched - keras"):
+        _check_against(wrong, s, 60)
+
+
+def _check_against(got_s, ref_s, n):
+    ref = keras_trajectory(ref_s, n)
+    got = jaxsched_trajectory(got_s, n, True)
+    err = np.abs(got - ref)
+    assert err.max() <= TOL64 * np.max(np.abs(ref)), f"|jaxsched - keras| = {err.max():.3g}"
