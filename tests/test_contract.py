@@ -23,10 +23,17 @@ from jaxsched._value import CATALOGUE
 from tests.strategies import examples, has_callable, missing_examples, registered
 
 EXAMPLES = examples()
-IDS = [name for name, _ in EXAMPLES]
+#: Examples that also run in the fast tier (``pytest -m "not slow"``): one of each kind; the rest are slow.
+FAST = frozenset({"StepLR", "MultiplicativeLR-stepdep-groups", "OneCycleLR-groups", "SequentialLR-lambda",
+                  "ChainedScheduler-affine-groups", "CyclicLR-scale_fn", "hf.CosineScheduleWithWarmup",
+                  "LinearWarmup-groups", "PerEpoch-groups-fractional"})
 PLAIN = [(n, s) for n, s in EXAMPLES if not has_callable(s)]
 WITH_CALLABLE = [(n, s) for n, s in EXAMPLES if has_callable(s)]
 K = 40  # steps checked per schedule (OneCycleLR examples have total_steps=100)
+
+
+def _params(pairs):
+    return [pytest.param(n, s, id=n, marks=() if n in FAST else pytest.mark.slow) for n, s in pairs]
 
 
 def _shape(s):
@@ -49,6 +56,10 @@ def promotion(request):
         yield request.param
 
 
+def test_fast_examples_exist():
+    assert FAST <= {n for n, _ in EXAMPLES}
+
+
 def test_every_registered_step_schedule_has_an_example():
     """A class that registers itself (subclassing Schedule) is checked here only through an example."""
     classes = registered(jaxsched.Schedule)
@@ -66,7 +77,7 @@ def test_every_torch_scheduler_has_a_grouped_example():
     assert torch_classes and torch_classes <= grouped, sorted(c.__name__ for c in torch_classes - grouped)
 
 
-@pytest.mark.parametrize("name,s", EXAMPLES, ids=IDS)
+@pytest.mark.parametrize("name,s", _params(EXAMPLES))
 def test_jit_and_vmap_over_steps(name, s, promotion):
     steps = np.arange(K)
     eager = _eager(s, steps)
@@ -90,7 +101,7 @@ def _scaled(s, factor):
     return jax.tree.map(lambda x: x * factor, s)
 
 
-@pytest.mark.parametrize("name,s", EXAMPLES, ids=IDS)
+@pytest.mark.parametrize("name,s", _params(EXAMPLES))
 def test_vmap_over_a_float_hyperparameter(name, s, promotion):
     other = _scaled(s, 0.9)
     stacked = jax.tree.map(lambda a, b: jnp.stack([jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32)]),
@@ -108,7 +119,7 @@ def _rebuilt(s):
     return dataclasses.replace(s)
 
 
-@pytest.mark.parametrize("name,s", EXAMPLES, ids=IDS)
+@pytest.mark.parametrize("name,s", _params(EXAMPLES))
 def test_equality_and_hash(name, s):
     t = _rebuilt(s)
     assert t is not s and t == s and hash(t) == hash(s)
@@ -118,7 +129,7 @@ def test_equality_and_hash(name, s):
     assert s != "not a schedule"
 
 
-@pytest.mark.parametrize("name,s", EXAMPLES, ids=IDS)
+@pytest.mark.parametrize("name,s", _params(EXAMPLES))
 def test_no_retrace_for_an_equal_schedule_or_new_floats(name, s):
     traces = []
 
@@ -153,7 +164,7 @@ def _namespace():
     return {cls.__name__: cls for cls in registered(jaxsched.Schedule)}
 
 
-@pytest.mark.parametrize("name,s", PLAIN, ids=[n for n, _ in PLAIN])
+@pytest.mark.parametrize("name,s", _params(PLAIN))
 def test_repr_is_the_constructor_call(name, s):
     text = repr(s)
     assert text.startswith(type(s).__name__ + "(")
@@ -161,12 +172,12 @@ def test_repr_is_the_constructor_call(name, s):
     assert jaxsched.parse_spec(text) == s
 
 
-@pytest.mark.parametrize("name,s", WITH_CALLABLE, ids=[n for n, _ in WITH_CALLABLE])
+@pytest.mark.parametrize("name,s", _params(WITH_CALLABLE))
 def test_repr_shows_the_callable(name, s):
     assert repr(s).startswith(type(s).__name__ + "(") and "<function" in repr(s)
 
 
-@pytest.mark.parametrize("name,s", PLAIN, ids=[n for n, _ in PLAIN])
+@pytest.mark.parametrize("name,s", _params(PLAIN))
 def test_config_json_round_trip(name, s):
     text = json.dumps(s.to_config())
     back = jaxsched.from_config(json.loads(text))
@@ -175,7 +186,7 @@ def test_config_json_round_trip(name, s):
     np.testing.assert_array_equal(np.asarray(back(jnp.arange(K))), np.asarray(s(jnp.arange(K))))
 
 
-@pytest.mark.parametrize("name,s", WITH_CALLABLE, ids=[n for n, _ in WITH_CALLABLE])
+@pytest.mark.parametrize("name,s", _params(WITH_CALLABLE))
 def test_config_of_a_callable_is_a_clear_type_error(name, s):
     with pytest.raises(TypeError) as info:
         s.to_config()
@@ -196,14 +207,14 @@ def _applied_lrs(tx, s, n):
     return -updates, states
 
 
-@pytest.mark.parametrize("name,s", EXAMPLES, ids=IDS)
+@pytest.mark.parametrize("name,s", _params(EXAMPLES))
 def test_inside_optax_sgd(name, s):
     """optax.sgd(learning_rate=s): update k applies s(k) (torch's LR after k scheduler.step() calls)."""
     got, _ = jax.jit(lambda: _applied_lrs(optax.sgd(learning_rate=s), s, K))()
     _close(got, _eager(s, range(K)))
 
 
-@pytest.mark.parametrize("name,s", EXAMPLES, ids=IDS)
+@pytest.mark.parametrize("name,s", _params(EXAMPLES))
 def test_inside_inject_hyperparams(name, s):
     """inject_hyperparams(optax.sgd)(learning_rate=s, momentum=0.9): the LR in the state after update k is s(k)."""
     tx = optax.inject_hyperparams(optax.sgd)(learning_rate=s, momentum=0.9)
@@ -215,7 +226,7 @@ def test_inside_inject_hyperparams(name, s):
     np.testing.assert_allclose(np.asarray(first[0]), want[0], rtol=1e-6)
 
 
-@pytest.mark.parametrize("name,s", EXAMPLES, ids=IDS)
+@pytest.mark.parametrize("name,s", _params(EXAMPLES))
 def test_output_dtype(name, s):
     assert jax.jit(s)(3).dtype == jnp.float32
     assert s(3).dtype == jnp.float32
@@ -226,7 +237,7 @@ def test_output_dtype(name, s):
     assert jaxsched.Running(s).init().lr.dtype == jnp.float32
 
 
-@pytest.mark.parametrize("name,s", EXAMPLES, ids=IDS)
+@pytest.mark.parametrize("name,s", _params(EXAMPLES))
 def test_strict_promotion_with_x64(name, s):
     with jax.enable_x64(True), jax.numpy_dtype_promotion("strict"):
         out = jax.jit(s)(jnp.arange(K))
@@ -237,7 +248,7 @@ def test_strict_promotion_with_x64(name, s):
             assert jax.jit(s.momentum)(jnp.arange(K)).dtype == jnp.float64
 
 
-@pytest.mark.parametrize("name,s", EXAMPLES, ids=IDS)
+@pytest.mark.parametrize("name,s", _params(EXAMPLES))
 def test_running_matches_the_closed_form(name, s):
     """Running (torch's recursion, O(1) per step) against s(k), with x64."""
     with jax.enable_x64(True):
@@ -250,7 +261,7 @@ def test_running_matches_the_closed_form(name, s):
         np.testing.assert_allclose(np.asarray(got), np.asarray(s(jnp.arange(K))), rtol=1e-10, atol=1e-14)
 
 
-@pytest.mark.parametrize("name,s", EXAMPLES, ids=IDS)
+@pytest.mark.parametrize("name,s", _params(EXAMPLES))
 def test_num_groups(name, s):
     assert s.num_groups == (2 if "groups" in name else None)
     assert np.shape(s(0)) == _shape(s)

@@ -25,9 +25,14 @@ import jaxsched
 from tests.strategies import has_callable, missing_examples, registered, stateful_examples, stateful_metrics
 
 EXAMPLES = stateful_examples()
-IDS = [name for name, _ in EXAMPLES]
+#: Examples that also run in the fast tier (``pytest -m "not slow"``); the rest are slow.
+FAST = frozenset({"ReduceLROnPlateau", "Running-groups", "GreedyLR-groups"})
 METRICS = stateful_metrics(30)
 N = len(METRICS)
+
+
+def _params(pairs):
+    return [pytest.param(n, s, id=n, marks=() if n in FAST else pytest.mark.slow) for n, s in pairs]
 
 
 def _kw(s, metric):
@@ -75,7 +80,7 @@ def test_every_registered_stateful_schedule_has_an_example():
         jaxsched.optim.Accumulate}  # every class with parameter groups too (Accumulate groups as its plateau)
 
 
-@pytest.mark.parametrize("name,s", EXAMPLES, ids=IDS)
+@pytest.mark.parametrize("name,s", _params(EXAMPLES))
 def test_is_optax_stateful_schedule(name, s):
     """optax recognises it structurally (its runtime-checkable protocol), as inject_hyperparams does."""
     assert isinstance(s, optax.schedules.StatefulSchedule)
@@ -83,7 +88,7 @@ def test_is_optax_stateful_schedule(name, s):
     assert isinstance(s.metric_driven, bool)
 
 
-@pytest.mark.parametrize("name,s", EXAMPLES, ids=IDS)
+@pytest.mark.parametrize("name,s", _params(EXAMPLES))
 def test_the_lr_moves_on_the_metric_curve(name, s):
     """The examples are not inert: the LR changes over the run, so the comparisons below can fail."""
     lrs = _eager(s)
@@ -92,7 +97,7 @@ def test_the_lr_moves_on_the_metric_curve(name, s):
     assert len(np.unique(np.round(lrs, 9), axis=0)) > 1
 
 
-@pytest.mark.parametrize("name,s", EXAMPLES, ids=IDS)
+@pytest.mark.parametrize("name,s", _params(EXAMPLES))
 def test_jit(name, s):
     update, call = jax.jit(s.update), jax.jit(s.__call__)
     state = jax.jit(s.init)()
@@ -103,13 +108,13 @@ def test_jit(name, s):
     _close(np.stack(got), _eager(s))
 
 
-@pytest.mark.parametrize("name,s", EXAMPLES, ids=IDS)
+@pytest.mark.parametrize("name,s", _params(EXAMPLES))
 def test_lax_scan(name, s):
     got = jax.jit(lambda ms: _scan(s, ms))(jnp.asarray(METRICS, jnp.float32))
     _close(got, _eager(s))
 
 
-@pytest.mark.parametrize("name,s", EXAMPLES, ids=IDS)
+@pytest.mark.parametrize("name,s", _params(EXAMPLES))
 def test_vmap_over_runs(name, s):
     """Independent runs side by side (one metric curve each): each equals its own run."""
     runs = [METRICS, METRICS[::-1], [2 * m for m in METRICS]]
@@ -119,7 +124,7 @@ def test_vmap_over_runs(name, s):
         _close(got[r], _eager(s, metrics))
 
 
-@pytest.mark.parametrize("name,s", EXAMPLES, ids=IDS)
+@pytest.mark.parametrize("name,s", _params(EXAMPLES))
 def test_strict_dtype_promotion_and_x64(name, s):
     with jax.numpy_dtype_promotion("strict"):
         lrs = jax.jit(lambda ms: _scan(s, ms))(jnp.asarray(METRICS, jnp.float32))
@@ -145,7 +150,7 @@ def _resume(s, state, k):
     return np.stack(out)
 
 
-@pytest.mark.parametrize("name,s", EXAMPLES, ids=IDS)
+@pytest.mark.parametrize("name,s", _params(EXAMPLES))
 def test_orbax_round_trip(name, s, tmp_path):
     k = N // 2
     state = _state_after(s, k)
@@ -158,7 +163,7 @@ def test_orbax_round_trip(name, s, tmp_path):
     np.testing.assert_array_equal(_resume(s, back, k), _eager(s)[k + 1:])
 
 
-@pytest.mark.parametrize("name,s", EXAMPLES, ids=IDS)
+@pytest.mark.parametrize("name,s", _params(EXAMPLES))
 def test_flax_serialization_round_trip(name, s):
     k = N // 2
     state = _state_after(s, k)
@@ -184,7 +189,7 @@ SCALAR = [(n, s) for n, s in EXAMPLES if s.num_groups is None]
 GROUPED = [(n, s) for n, s in EXAMPLES if s.num_groups]
 
 
-@pytest.mark.parametrize("name,s", SCALAR, ids=[n for n, _ in SCALAR])
+@pytest.mark.parametrize("name,s", _params(SCALAR))
 def test_inside_optim_scheduled(name, s):
     """``optim.scheduled``: update ``k`` applies ``s(state_k)``, the LR before the ``k``-th metric is taken in
     (optax's inject_hyperparams reads the schedule, then steps it)."""
@@ -193,7 +198,7 @@ def test_inside_optim_scheduled(name, s):
     _close(got[:, 0], _eager(s)[:N])
 
 
-@pytest.mark.parametrize("name,s", GROUPED, ids=[n for n, _ in GROUPED])
+@pytest.mark.parametrize("name,s", _params(GROUPED))
 def test_inside_optim_grouped(name, s):
     """``optim.grouped``: group ``i`` (a labelled part of the params) applies the schedule's LR ``i``."""
     G = s.num_groups
@@ -204,7 +209,7 @@ def test_inside_optim_grouped(name, s):
     _close(got, want[:N])  # leaves in key order g0, g1, ...: one column per group
 
 
-@pytest.mark.parametrize("name,s", EXAMPLES, ids=IDS)
+@pytest.mark.parametrize("name,s", _params(EXAMPLES))
 def test_equality_hash_and_config(name, s):
     again = dataclasses.replace(s)
     assert again is not s and again == s and hash(again) == hash(s)
@@ -219,7 +224,7 @@ def test_equality_hash_and_config(name, s):
     assert jaxsched.parse_spec(repr(s)) == s
 
 
-@pytest.mark.parametrize("name,s", EXAMPLES, ids=IDS)
+@pytest.mark.parametrize("name,s", _params(EXAMPLES))
 def test_refused_where_a_schedule_of_the_step_is_needed(name, s):
     """Composites and step adapters need ``s(step)``: a StatefulSchedule is refused at construction, by type."""
     builders = {
