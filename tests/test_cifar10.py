@@ -303,28 +303,63 @@ def test_train_resume_and_report(smoke_run, tmp_path):
 
 
 def test_report_metrics_and_claims(tmp_path):
-    def write(name, accs, ips=100.0):
+    def write(name, accs, seed=0, ips=100.0):
         recs = [{"schedule": name, "epoch": i + 1, "lr": 0.1, "train_loss": 1.0, "test_loss": 1.0, "test_acc": a,
-                 "images_per_sec": ips, "elapsed": 10.0 * (i + 1)} for i, a in enumerate(accs)]
-        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+                 "images_per_sec": ips, "elapsed": 10.0 * (i + 1), "seed": seed} for i, a in enumerate(accs)]
+        (tmp_path / f"{name}{'-seed%d' % seed if seed else ''}.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in recs))
 
-    write("StepLR", [0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.86, 0.87, 0.88, 0.88])
-    write("OneCycleLR", [0.5, 0.8, 0.85, 0.86, 0.88, 0.87, 0.88, 0.89, 0.89, 0.89])
-    write("CosineAnnealingLR", [0.4, 0.6, 0.7, 0.8, 0.85, 0.88, 0.9, 0.91, 0.92, 0.92])
-    write("ReduceLROnPlateau", [0.4, 0.6, 0.7, 0.8, 0.85, 0.88, 0.9, 0.91, 0.915, 0.915])
-    write("ExponentialLR", [0.4, 0.5, 0.6, 0.7, 0.6, 0.8, 0.7, 0.86, 0.6, 0.8])
+    curves = {
+        "StepLR": [0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.86, 0.87, 0.88, 0.88],
+        "OneCycleLR": [0.5, 0.8, 0.85, 0.86, 0.88, 0.87, 0.88, 0.89, 0.89, 0.89],
+        "CosineAnnealingLR": [0.4, 0.6, 0.7, 0.8, 0.85, 0.88, 0.9, 0.91, 0.92, 0.92],
+        "ReduceLROnPlateau": [0.4, 0.6, 0.7, 0.8, 0.85, 0.88, 0.9, 0.91, 0.915, 0.915],
+        "ExponentialLR": [0.4, 0.5, 0.6, 0.7, 0.6, 0.8, 0.7, 0.86, 0.6, 0.8],
+    }
+    for name, accs in curves.items():
+        write(name, accs)
     ms, best = report.metrics(report.load_records(tmp_path))
     assert best == 0.92
     assert ms["StepLR"]["ep90"] == 6 and ms["StepLR"]["s90"] == 60.0  # first >= 0.9 * 0.92 = 0.828: 0.85
     assert ms["StepLR"]["ep95"] == 9 and ms["OneCycleLR"]["ep95"] == 5  # first >= 0.874
     assert ms["OneCycleLR"]["ep90"] == 3 and ms["ExponentialLR"]["ep95"] is None
     assert ms["ExponentialLR"]["stability"] == pytest.approx(np.std([0.86, 0.6, 0.8]))
-    text = report.claims(ms)
+    # one seed: no interval for speed or stability, so those claims are not resolved whatever the numbers
+    text = report.claims(ms, test_images=10_000, epochs=10)
+    assert "faster than StepLR*: **not resolved at this scale (one seed" in text and "= 0.50" in text
+    assert "least stable*: **not resolved at this scale (one seed" in text
+    # the accuracy gap of 0.3 points (0.915 vs best other 0.89 is +2.5 points) against the test set's interval
+    assert "(~92%)*: **held**" in text and "+2.50 ± " in text
+    assert "(~92%)*: **not resolved at this scale**" in report.claims(ms, test_images=1_000, epochs=10)
+    # a small run is not judged at all
+    assert "Not judged: this run has 80 test images" in report.claims(ms, test_images=80, epochs=3)
+
+    # three seeds with consistent effects: every claim resolved
+    rng = np.random.default_rng(0)
+    for seed in (1, 2):
+        for name, accs in curves.items():
+            write(name, list(np.clip(np.asarray(accs) + rng.normal(0, 0.002, 10), 0, 1)), seed=seed)
+    ms3, _ = report.metrics(report.load_runs(tmp_path))
+    assert ms3["StepLR"]["seeds"] == 3 and set(ms3["StepLR"]["per_seed"]) == {0, 1, 2}
+    text = report.claims(ms3, test_images=10_000, epochs=10)
     assert "faster than StepLR*: **held**" in text
     assert "(~92%)*: **held**" in text
     assert "least stable*: **held**" in text
-    write("ExponentialLR", [0.9] * 10)
-    assert "least stable*: **did not hold**" in report.claims(report.metrics(report.load_records(tmp_path))[0])
+    for seed in (0, 1, 2):  # now ExponentialLR is the steadiest: the claim fails, with its interval
+        write("ExponentialLR", [0.9 + 0.001 * seed] * 10, seed=seed)
+    text = report.claims(report.metrics(report.load_runs(tmp_path))[0], test_images=10_000, epochs=10)
+    assert "least stable*: **did not hold**" in text
+    # the table shows the interval over seeds
+    tab = report.table(*report.metrics(report.load_runs(tmp_path)), planned=10, test_images=10_000)
+    assert "| StepLR | 3 | 87.87% ± 0.31% |" in tab and "mean over 3 seeds" in tab
+
+
+def test_t_quantiles_match_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    for df in (1, 2, 4, 9, 30):
+        assert report.t975(df) == pytest.approx(stats.t.ppf(0.975, df), abs=1e-3)
+    mean, hw = report.interval([1.0, 2.0, 3.0])
+    assert mean == 2.0 and hw == pytest.approx(stats.t.ppf(0.975, 2) * 1.0 / np.sqrt(3), rel=1e-3)
 
 
 def test_cli_errors(tmp_path, capsys):

@@ -56,14 +56,20 @@ def test_scan_loop_agrees_with_host_loop():
 def test_cli_loop_flag_and_finished_rerun(fake_data, tmp_path, capsys):
     out = tmp_path / "o"
     args = ["--preset", "smoke", "--out", str(out), "--schedules", "StepLR", "--epochs", "1", "--no-progress",
-            "--loop", "scan"]
+            "--loop", "scan", "--seeds", "2"]
     assert cli(args) == 0
-    assert json.loads((out / "run.json").read_text())["loop"] == "scan"
-    assert [r["loop"] for r in map(json.loads, (out / "StepLR.jsonl").read_text().splitlines())] == ["scan"]
+    info = json.loads((out / "run.json").read_text())
+    assert info["loop"] == "scan" and info["seeds"] == 2
+    (a,), (b,) = (list(map(json.loads, (out / f).read_text().splitlines())) for f in ("StepLR.jsonl",
+                                                                                     "StepLR-seed1.jsonl"))
+    assert a["loop"] == "scan" and (a["seed"], b["seed"]) == (0, 1) and a["train_loss"] != b["train_loss"]
+    summary = (out / "summary.md").read_text()
+    assert "| StepLR | 2 | " in summary and "Not judged: this run has 80 test images" in summary
     capsys.readouterr()
     assert cli(args) == 0
     assert "already finished" in capsys.readouterr().err
     assert len((out / "StepLR.jsonl").read_text().splitlines()) == 1
+    assert cli([*args[:-2], "--seeds", "0"]) == 2 and "--seeds must be >= 1" in capsys.readouterr().err
     # a second run on a locked folder: one line, exit 2, nothing written
     with train.lock_output(out):
         assert cli(args) == 2

@@ -28,6 +28,9 @@ def main(argv=None) -> int:
                          "key=auto; prefix step: or epoch: to choose how often a spec is stepped")
     ap.add_argument("--data", default=None, help="CIFAR-10 source (cifar-10-batches-py, its .tar.gz, or "
                                                   "cifar10-jpeg.tar.gz); default: search the usual places")
+    ap.add_argument("--seeds", type=int, default=1,
+                    help="train every schedule with seeds 0..N-1 (default 1); the summary reports mean and 95%% "
+                         "intervals and judges the article's claims only where the intervals allow")
     ap.add_argument("--epochs", type=int, default=None, help="override the preset's epoch count")
     ap.add_argument("--loop", choices=("scan", "host"), default=None,
                     help="scan: each epoch is one compiled program (lax.scan over its steps; the default on GPU/TPU); "
@@ -84,6 +87,8 @@ def _run(ap, args) -> int:
         if args.epochs < 1:
             raise CliError(f"--epochs must be >= 1, got --epochs={args.epochs!r}")
         preset = train.dataclasses.replace(preset, epochs=args.epochs)
+    if args.seeds < 1:
+        raise CliError(f"--seeds must be >= 1, got --seeds={args.seeds!r}")
     if args.devices is not None and not 1 <= args.devices <= jax.device_count():
         raise CliError(f"--devices must be between 1 and {jax.device_count()} (the devices this process sees), "
                        f"got --devices={args.devices!r}")
@@ -117,8 +122,9 @@ def _run(ap, args) -> int:
             trained = 0
             for epoch in range(1, preset.epochs + 1):
                 for plan in plans:
-                    run.train(plan, out, progress=not args.no_progress, until=epoch)
-                    trained += run.trained_epochs
+                    for seed in range(args.seeds):
+                        run.train(plan, out, progress=not args.no_progress, until=epoch, seed=seed)
+                        trained += run.trained_epochs
     except (train.OutputLocked, train.ResumeError) as e:
         if not existed and out.is_dir() and not any(p.name != ".lock" for p in out.iterdir()):
             (out / ".lock").unlink(missing_ok=True)
@@ -126,7 +132,7 @@ def _run(ap, args) -> int:
         raise CliError(str(e)) from None
     if main:
         if trained == 0:
-            print(f"already finished: all {len(plans)} schedule(s) in {str(out)!r} have their {preset.epochs} "
+            print(f"already finished: all {len(plans) * args.seeds} run(s) in {str(out)!r} have their {preset.epochs} "
                   "epochs; nothing was trained (use a new --out to train again). Rebuilding the report.",
                   file=sys.stderr)
         report.write_report(out, order=labels)
@@ -145,7 +151,7 @@ def _write_info(out: Path, preset, run, plans, args, jax) -> None:
             "machine": platform.machine(),
             "params": train.count_params(run.model),
             "compute_dtype": str(getattr(train.compute_dtype(), "__name__", train.compute_dtype())),
-            "date": time.strftime("%Y-%m-%d"), "schedules": {p.label: repr(p.schedule) for p in plans}}
+            "date": time.strftime("%Y-%m-%d"), "seeds": args.seeds, "schedules": {p.label: repr(p.schedule) for p in plans}}
     try:
         old = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else {}
     except json.JSONDecodeError:  # torn by a kill mid-write of an older version: rebuilt below

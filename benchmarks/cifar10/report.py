@@ -4,6 +4,12 @@ Metrics (per schedule): final and best test accuracy; epochs and seconds (traini
 compilation excluded) until the test accuracy first reaches 90% and 95% of the best *final* test accuracy
 of all schedules in the folder; stability, the standard deviation of the test accuracy over the last 10% of
 the epochs (at least the last 3, so that short runs have a number); median training images per second.
+
+Seeds: every metric is computed per run (schedule, seed) and reported as the mean over seeds with a 95%
+interval (Student's t over the seeds; with one seed, the final accuracy's interval is the binomial one of
+the test set). The article's claims are judged only where the interval of the relevant paired difference
+excludes the claim's threshold; otherwise they are "not resolved at this scale", with the effect size.
+Runs below :data:`MIN_JUDGED` (test images, epochs) are not judged at all (the smoke preset).
 """
 
 from __future__ import annotations
@@ -15,15 +21,39 @@ from pathlib import Path
 import numpy as np
 
 CLAIMS_TITLE = "## The article's claims against this run"
+#: claims are judged only for runs with at least this many test images and epochs
+MIN_JUDGED = (1000, 5)
+# Student's t, 97.5% quantile, by degrees of freedom (1..30); 1.96 beyond
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+         2.045, 2.042)
 
 
-def load_records(out) -> dict[str, list[dict]]:
-    runs = {}
+def t975(df: int) -> float:
+    return _T975[df - 1] if 1 <= df <= len(_T975) else 1.96
+
+
+def interval(values) -> tuple[float, float | None]:
+    """``(mean, half-width of the 95% interval)`` over seeds; the half-width is None for one value."""
+    v = np.asarray(values, np.float64)
+    if v.size < 2:
+        return float(v.mean()), None
+    return float(v.mean()), t975(v.size - 1) * float(v.std(ddof=1)) / math.sqrt(v.size)
+
+
+def load_runs(out) -> dict[str, dict[int, list[dict]]]:
+    """``{schedule: {seed: records}}`` from every ``*.jsonl`` of a results folder."""
+    runs: dict[str, dict[int, list[dict]]] = {}
     for f in sorted(Path(out).glob("*.jsonl")):
         recs = [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
         if recs:
-            runs[recs[0]["schedule"]] = recs
-    return runs
+            runs.setdefault(recs[0]["schedule"], {})[int(recs[0].get("seed", 0))] = recs
+    return {k: dict(sorted(v.items())) for k, v in runs.items()}
+
+
+def load_records(out) -> dict[str, list[dict]]:
+    """``{schedule: records}`` of the lowest seed of each schedule (one curve per schedule)."""
+    return {k: next(iter(v.values())) for k, v in load_runs(out).items()}
 
 
 def stability(accs) -> float:
@@ -39,17 +69,37 @@ def reach(recs, target):
     return None, None
 
 
-def metrics(runs: dict[str, list[dict]]) -> dict[str, dict]:
-    best_final = max(r[-1]["test_acc"] for r in runs.values())
+def _one(recs, best_final) -> dict:
+    accs = [r["test_acc"] for r in recs]
+    i = int(np.argmax(accs))
+    m = {"epochs": len(recs), "final": accs[-1], "best": accs[i], "best_epoch": recs[i]["epoch"],
+         "stability": stability(accs), "ips": float(np.median([r["images_per_sec"] for r in recs])),
+         "seconds": recs[-1]["elapsed"], "final_train_loss": recs[-1]["train_loss"]}
+    for frac in (0.9, 0.95):
+        m[f"ep{int(frac * 100)}"], m[f"s{int(frac * 100)}"] = reach(recs, frac * best_final)
+    return m
+
+
+def metrics(runs: dict) -> tuple[dict[str, dict], float]:
+    """Per schedule: the mean over seeds of each metric of :func:`_one` (None where a seed never reached a
+    threshold), ``per_seed`` (``{seed: metrics}``) and ``seeds``. ``runs`` maps a schedule to its records,
+    or to ``{seed: records}``. The thresholds use the best mean final accuracy over schedules."""
+    runs = {k: (v if isinstance(v, dict) else {0: v}) for k, v in runs.items()}
+    best_final = max(float(np.mean([r[-1]["test_acc"] for r in by_seed.values()])) for by_seed in runs.values())
     out = {}
-    for name, recs in runs.items():
-        accs = [r["test_acc"] for r in recs]
-        i = int(np.argmax(accs))
-        m = {"epochs": len(recs), "final": accs[-1], "best": accs[i], "best_epoch": recs[i]["epoch"],
-             "stability": stability(accs), "ips": float(np.median([r["images_per_sec"] for r in recs])),
-             "seconds": recs[-1]["elapsed"], "final_train_loss": recs[-1]["train_loss"]}
-        for frac in (0.9, 0.95):
-            m[f"ep{int(frac * 100)}"], m[f"s{int(frac * 100)}"] = reach(recs, frac * best_final)
+    for name, by_seed in runs.items():
+        per = {seed: _one(recs, best_final) for seed, recs in by_seed.items()}
+        first = next(iter(per.values()))
+        m = {}
+        for k, v in first.items():
+            vals = [p[k] for p in per.values()]
+            if len(vals) == 1 or any(x is None for x in vals):
+                m[k] = v if len(vals) == 1 else None
+            elif k == "ips":
+                m[k] = float(np.median(vals))
+            else:
+                m[k] = float(np.mean(vals))
+        m["seeds"], m["per_seed"] = len(per), per
         out[name] = m
     return out, best_final
 
@@ -58,67 +108,124 @@ def _fmt(x, spec):
     return "never" if x is None else format(x, spec)
 
 
-def table(ms: dict, best_final: float, planned: int | None = None) -> str:
-    lines = [f"Thresholds: 90% and 95% of the best final test accuracy ({best_final:.2%}).", "",
-             "| schedule | final test acc | best test acc (epoch) | epochs to 90% | s to 90% | epochs to 95% | "
-             "s to 95% | stability (std, last 10%) | train img/s |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+def table(ms: dict, best_final: float, planned: int | None = None, test_images: int | None = None) -> str:
+    seeds = max(m.get("seeds", 1) for m in ms.values())
+    how = (f"mean over {seeds} seeds, 95% interval (Student's t)" if seeds > 1 else
+           "one seed; 95% interval of the final accuracy from the test set alone (binomial)")
+    lines = [f"Thresholds: 90% and 95% of the best final test accuracy ({best_final:.2%}). Accuracy: {how}.", "",
+             "| schedule | seeds | final test acc (95%) | best test acc (epoch) | epochs to 90% | s to 90% | "
+             "epochs to 95% | s to 95% | stability (std, last 10%) | train img/s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, m in ms.items():
-        done = "" if planned is None or m["epochs"] >= planned else f" ({m['epochs']}/{planned} epochs)"
-        lines.append(f"| {name}{done} | {m['final']:.2%} | {m['best']:.2%} ({m['best_epoch']}) | {_fmt(m['ep90'], 'd')} | "
-                     f"{_fmt(m['s90'], '.0f')} | {_fmt(m['ep95'], 'd')} | {_fmt(m['s95'], '.0f')} | "
-                     f"{m['stability']:.4f} | {m['ips']:.0f} |")
+        done = "" if planned is None or m["epochs"] >= planned else f" ({m['epochs']:.0f}/{planned} epochs)"
+        finals = [p["final"] for p in m.get("per_seed", {0: m}).values()]
+        mean, hw = interval(finals)
+        if hw is None and test_images:
+            hw = 1.96 * math.sqrt(mean * (1 - mean) / test_images)
+        ci = "" if hw is None else f" ± {hw:.2%}"
+        best_ep = _fmt(m["best_epoch"], ".0f" if m.get("seeds", 1) == 1 else ".1f")
+        lines.append(f"| {name}{done} | {m.get('seeds', 1)} | {mean:.2%}{ci} | {m['best']:.2%} ({best_ep}) | "
+                     f"{_fmt(m['ep90'], '.3g')} | {_fmt(m['s90'], '.0f')} | {_fmt(m['ep95'], '.3g')} | "
+                     f"{_fmt(m['s95'], '.0f')} | {m['stability']:.4f} | {m['ips']:.0f} |")
     return "\n".join(lines)
 
 
-def claims(ms: dict) -> str:
-    """The article's three claims, each judged on this run's numbers."""
-    out = [CLAIMS_TITLE, ""]
+def _paired(ms: dict, fn) -> list[float]:
+    """``fn(per_seed_metrics_by_schedule)`` for every seed all schedules share."""
+    common = set.intersection(*(set(m["per_seed"]) for m in ms.values()))
+    return [fn({n: m["per_seed"][s] for n, m in ms.items()}) for s in sorted(common)]
 
-    # 1. OneCycleLR converged 30% faster than StepLR.
+
+def _verdict(values, threshold: float, held_if_above: bool, hw_one=None) -> tuple[str, float, float | None]:
+    """(verdict, mean, half-width): 'held'/'did not hold' when the 95% interval of ``values`` lies wholly on
+    one side of ``threshold``, else 'not resolved at this scale'."""
+    mean, hw = interval(values)
+    if hw is None:
+        hw = hw_one
+    if hw is None:
+        return "not resolved at this scale (one seed: no interval)", mean, None
+    lo, hi = mean - hw, mean + hw
+    if lo > threshold:
+        return ("held" if held_if_above else "did not hold"), mean, hw
+    if hi < threshold:
+        return ("did not hold" if held_if_above else "held"), mean, hw
+    return "not resolved at this scale", mean, hw
+
+
+def _pm(mean, hw, spec):
+    return format(mean, spec) + ("" if hw is None else f" ± {format(hw, spec.lstrip('+'))}")
+
+
+def claims(ms: dict, test_images: int | None = None, epochs: int | None = None) -> str:
+    """The article's three claims, each judged on paired per-seed differences and their 95% interval."""
+    out = [CLAIMS_TITLE, ""]
+    if (test_images is not None and test_images < MIN_JUDGED[0]) or (epochs is not None and epochs < MIN_JUDGED[1]):
+        out.append(f"Not judged: this run has {test_images} test images and {epochs} epochs, below the "
+                   f"{MIN_JUDGED[0]:,} test images and {MIN_JUDGED[1]} epochs the claims need (e.g. the smoke "
+                   "preset, near chance accuracy).")
+        return "\n".join(out)
+    E = epochs or max(m["epochs"] for m in ms.values())
+
+    # 1. OneCycleLR converged 30% faster than StepLR: per seed, the ratio of epochs to 90% of the best final
+    #    accuracy (a run that never got there counts as epochs + 1); held if the interval lies below 0.7.
     if "OneCycleLR" in ms and "StepLR" in ms:
-        o, s = ms["OneCycleLR"], ms["StepLR"]
-        parts, held = [], []
-        for k in ("90", "95"):
-            eo, es = o[f"ep{k}"], s[f"ep{k}"]
-            if eo is None or es is None:
-                parts.append(f"to {k}%: OneCycleLR {_fmt(eo, 'd')} epochs, StepLR {_fmt(es, 'd')}")
-                held.append(eo is not None and es is None)
-            else:
-                diff = f"{1 - eo / es:.0%} fewer" if eo <= es else f"{eo / es - 1:.0%} more"
-                parts.append(f"to {k}%: OneCycleLR {eo} epochs, StepLR {es} ({diff})")
-                held.append(eo <= 0.7 * es)
-        verdict = "held" if all(held) else ("held in part" if any(held) else "did not hold")
-        out.append(f"1. *OneCycleLR converged 30% faster than StepLR*: **{verdict}** ({'; '.join(parts)}).")
+        pair = {k: ms[k] for k in ("OneCycleLR", "StepLR")}
+
+        def ratio(p, k="90"):
+            eo, es = p["OneCycleLR"][f"ep{k}"], p["StepLR"][f"ep{k}"]
+            return (E + 1 if eo is None else eo) / (E + 1 if es is None else es)
+
+        v, mean, hw = _verdict(_paired(pair, ratio), 0.7, held_if_above=False)
+        r95 = interval(_paired(pair, lambda p: ratio(p, "95")))
+        out.append(f"1. *OneCycleLR converged 30% faster than StepLR*: **{v}**: epochs to 90% of the best "
+                   f"final accuracy, OneCycleLR / StepLR = {_pm(mean, hw, '.2f')} (the claim needs <= 0.70; "
+                   f"to 95%: {_pm(*r95, '.2f')}).")
     else:
         out.append("1. *OneCycleLR converged 30% faster than StepLR*: not measured (needs both schedules).")
 
-    # 2. CosineAnnealingLR and ReduceLROnPlateau reached the best test accuracy (~92%).
-    rank = sorted(ms, key=lambda n: -ms[n]["final"])
+    # 2. CosineAnnealingLR and ReduceLROnPlateau reached the best test accuracy: per seed, the worse of the
+    #    two minus the best of the others; held if the interval lies above 0.
     pair = ["CosineAnnealingLR", "ReduceLROnPlateau"]
-    if all(n in ms for n in pair):
-        pos = {n: rank.index(n) + 1 for n in pair}
-        verdict = "held" if set(rank[:2]) == set(pair) else ("held in part" if min(pos.values()) == 1 else
-                                                             "did not hold")
-        vals = ", ".join(f"{n} {ms[n]['final']:.2%} (rank {pos[n]} of {len(ms)})" for n in pair)
+    if all(n in ms for n in pair) and len(ms) > 2:
+        others = [n for n in ms if n not in pair]
+
+        def gap(p):
+            return min(p[n]["final"] for n in pair) - max(p[n]["final"] for n in others)
+
+        hw_one = None
+        if test_images:  # one seed: the difference of two accuracies on the test set (binomial, unpaired)
+            a, b = min(ms[n]["final"] for n in pair), max(ms[n]["final"] for n in others)
+            hw_one = 1.96 * math.sqrt((a * (1 - a) + b * (1 - b)) / test_images)
+        v, mean, hw = _verdict(_paired(ms, gap), 0.0, held_if_above=True, hw_one=hw_one)
+        vals = ", ".join(f"{n} {ms[n]['final']:.2%}" for n in pair)
+        best_other = max(others, key=lambda n: ms[n]["final"])
         out.append(f"2. *CosineAnnealingLR and ReduceLROnPlateau reached the best test accuracy (~92%)*: "
-                   f"**{verdict}** for the ranking by final test accuracy: {vals}; the best was {rank[0]} "
-                   f"({ms[rank[0]]['final']:.2%}). The ~92% level belongs to the article's 100-epoch ResNet-18 "
-                   "setup and is only comparable with the `full` preset.")
+                   f"**{v}**: the worse of the two minus the best other schedule = "
+                   f"{_pm(mean * 100, None if hw is None else hw * 100, '+.2f')} "
+                   f"points ({vals}; best other {best_other} {ms[best_other]['final']:.2%}). The ~92% level "
+                   "belongs to the article's 100-epoch ResNet-18 setup and is only comparable with the `full` preset.")
     else:
         out.append("2. *CosineAnnealingLR and ReduceLROnPlateau reached the best test accuracy*: not measured "
-                   "(needs both schedules).")
+                   "(needs both schedules and at least one other).")
 
-    # 3. ExponentialLR was the least stable.
-    if "ExponentialLR" in ms:
+    # 3. ExponentialLR was the least stable: per seed, its stability minus the largest of the others.
+    if "ExponentialLR" in ms and len(ms) > 1:
+        others = [n for n in ms if n != "ExponentialLR"]
+
+        def excess(p):
+            return p["ExponentialLR"]["stability"] - max(p[n]["stability"] for n in others)
+
+        v, mean, hw = _verdict(_paired(ms, excess), 0.0, held_if_above=True)
         worst = max(ms, key=lambda n: ms[n]["stability"])
-        verdict = "held" if worst == "ExponentialLR" else "did not hold"
-        out.append(f"3. *ExponentialLR was the least stable*: **{verdict}**: its test-accuracy std over the last "
-                   f"epochs was {ms['ExponentialLR']['stability']:.4f}; the least stable was {worst} "
-                   f"({ms[worst]['stability']:.4f}).")
+        out.append(f"3. *ExponentialLR was the least stable*: **{v}**: its test-accuracy std over the last "
+                   f"epochs minus the largest other = {_pm(mean, hw, '+.4f')} "
+                   f"(ExponentialLR {ms['ExponentialLR']['stability']:.4f}; the least stable was {worst}, "
+                   f"{ms[worst]['stability']:.4f}).")
     else:
-        out.append("3. *ExponentialLR was the least stable*: not measured (needs ExponentialLR).")
-    out += ["", "The article's loss curves were simulated; every number here was measured."]
+        out.append("3. *ExponentialLR was the least stable*: not measured (needs ExponentialLR and another).")
+    out += ["", "Verdicts: 'held' / 'did not hold' only where the 95% interval of the per-seed difference lies "
+            "wholly on one side of the claim's threshold; otherwise 'not resolved at this scale' with the "
+            "effect size. The article's loss curves were simulated; every number here was measured."]
     return "\n".join(out)
 
 
@@ -147,12 +254,15 @@ def plot(runs: dict[str, list[dict]], path):
 
 def write_report(out, order=None) -> str:
     out = Path(out)
-    runs = load_records(out)
+    runs = load_runs(out)
     if not runs:
         raise FileNotFoundError(f"no per-epoch JSONL files in {str(out)!r}; run the benchmark first.")
     if order:
         runs = {n: runs[n] for n in order if n in runs} | {n: r for n, r in runs.items() if n not in order}
     info = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else {}
+    if not order and info.get("schedules"):
+        order = list(info["schedules"])
+        runs = {n: runs[n] for n in order if n in runs} | {n: r for n, r in runs.items() if n not in order}
     ms, best_final = metrics(runs)
     head = [f"# CIFAR-10 schedule benchmark: preset `{info.get('preset', '?')}`", ""]
     if info:
@@ -161,12 +271,13 @@ def write_report(out, order=None) -> str:
                     f"({info['params']:,} parameters, {info['compute_dtype']}); {info['epochs']} epochs of "
                     f"{info['train_images']:,} training images (batch {info['batch_size']}, "
                     f"{info['steps_per_epoch']} steps per epoch); test accuracy on {info['test_images']:,} test "
-                    f"images. Compilation is excluded from the seconds.")
+                    f"images; {info.get('seeds', 1)} seed(s). Compilation is excluded from the seconds.")
         head.append("")
         head.append("Schedules as run: " + "; ".join(f"{k}: `{v}`" for k, v in info.get("schedules", {}).items()))
         head.append("")
-    text = "\n".join(head + [table(ms, best_final, info.get("epochs")), "", "![curves](curves.png)", "",
-                             claims(ms), ""])
+    text = "\n".join(head + [table(ms, best_final, info.get("epochs"), info.get("test_images")), "",
+                             "![curves](curves.png)", "",
+                             claims(ms, info.get("test_images"), info.get("epochs")), ""])
     (out / "summary.md").write_text(text)
-    plot(runs, out / "curves.png")
+    plot({k: next(iter(v.values())) for k, v in runs.items()}, out / "curves.png")
     return text

@@ -543,12 +543,13 @@ class Run:
         self._managers: dict = {}
         self.trained_epochs = 0
 
-    def fresh_state(self):
-        state = init_state(self.model, self.tx, self.preset.seed)
+    def fresh_state(self, seed: int | None = None):
+        state = init_state(self.model, self.tx, self.preset.seed if seed is None else seed)
         return jax.tree.map(lambda a: put(np.asarray(a), self.mesh, P()), state)
 
-    def epoch_inputs(self, epoch, lrs, moms):
-        idx, offs, flips = epoch_plan(self.preset.seed, epoch, self.n_train, self.preset.batch_size)
+    def epoch_inputs(self, epoch, lrs, moms, seed: int | None = None):
+        seed = self.preset.seed if seed is None else seed
+        idx, offs, flips = epoch_plan(seed, epoch, self.n_train, self.preset.batch_size)
         spec = P(None, "data")
         return (put(idx, self.mesh, spec), put(offs, self.mesh, spec), put(flips, self.mesh, spec),
                 put(lrs, self.mesh, P()), put(moms, self.mesh, P()))
@@ -584,25 +585,29 @@ class Run:
         return self.compile_seconds
 
     def train(self, plan: Plan, out: Path | None = None, progress: bool = True, epochs: int | None = None,
-              until: int | None = None):
-        """Train under ``plan``; returns the list of per-epoch records. With ``out``, checkpoints every epoch
+              until: int | None = None, seed: int | None = None):
+        """Train under ``plan`` (with ``seed``, default the preset's: initialisation, shuffling and
+        augmentation); returns the list of per-epoch records. With ``out``, checkpoints every epoch
         to ``out/ckpt/<slug>/`` (orbax) and rewrites ``out/<slug>.jsonl`` from the checkpoint's records,
         resuming from the checkpoint when present. ``until`` stops after that many epochs (a later call
-        resumes), so schedules can advance in turn. ``self.trained_epochs`` counts the epochs this call ran."""
+        resumes), so schedules can advance in turn. ``self.trained_epochs`` counts the epochs this call ran.
+        Seed 0 writes ``<slug>.jsonl``, seed k > 0 ``<slug>-seed<k>.jsonl``."""
+        seed = self.preset.seed if seed is None else int(seed)
         E = epochs or self.preset.epochs
         stop = E if until is None else min(E, until)
         S = self.steps_per_epoch
         main = jax.process_index() == 0
-        state = self.fresh_state()
+        state = self.fresh_state(seed)
         pst = plan.schedule.init() if plan.kind == "plateau" else None
         records, start = [], 0
-        meta = {"preset": dataclasses.asdict(self.preset), "model": repr(self.model), "label": plan.label,
+        meta = {"preset": dataclasses.asdict(dataclasses.replace(self.preset, seed=seed)), "model": repr(self.model), "label": plan.label,
                 "schedule": repr(plan.schedule), "kind": plan.kind, "epochs": E, "steps_per_epoch": S}
         log = mgr = None
         self.trained_epochs = 0
         if out is not None:
             out = Path(out)
-            log, ckpt = out / f"{plan.slug()}.jsonl", out / "ckpt" / plan.slug()
+            slug = plan.slug() + (f"-seed{seed}" if seed else "")
+            log, ckpt = out / f"{slug}.jsonl", out / "ckpt" / slug
             logged = read_log(log)
             if ckpt.is_dir() or main:
                 mgr = self._managers.get(ckpt) or self._managers.setdefault(ckpt, _manager(ckpt))
@@ -635,7 +640,7 @@ class Run:
             bar = tqdm(total=E, initial=start, desc=f"{plan.label[:40]:<17}", unit="ep", dynamic_ncols=True)
         for e in range(start, stop):
             lrs, moms = epoch_lrs(plan, e, S, pst, self.preset.momentum)
-            ins = self.epoch_inputs(e, lrs, moms)
+            ins = self.epoch_inputs(e, lrs, moms, seed)
             t0 = time.perf_counter()
             state, tm = self.run_epoch(state, ins)
             tm = jax.device_get(tm)
@@ -652,7 +657,7 @@ class Run:
                    "test_acc": float(em["correct"]) / self.n_test, "seconds": t2 - t0, "train_seconds": t1 - t0,
                    "images_per_sec": S * self.preset.batch_size / (t1 - t0), "elapsed": elapsed,
                    "compile_seconds": compile_s, "devices": int(self.mesh.devices.size),
-                   "backend": jax.default_backend(), "loop": self.loop, "seed": self.preset.seed}
+                   "backend": jax.default_backend(), "loop": self.loop, "seed": seed}
             records.append(rec)
             self.trained_epochs += 1
             if mgr is not None and log is not None:
