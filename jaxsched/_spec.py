@@ -30,8 +30,8 @@ class SpecError(ValueError):
 
 
 def known_names() -> list[str]:
-    """The public schedule names a spec may call, sorted."""
-    return sorted(k for k in REGISTRY if not k.startswith("_"))
+    """The public schedule names a spec may call (registered, not private, not abstract), sorted."""
+    return sorted(k for k, cls in REGISTRY.items() if not k.startswith("_") and not inspect.isabstract(cls))
 
 
 def _names() -> str:
@@ -87,7 +87,7 @@ def parse_spec(text: str) -> Any:
     body = tree.body
     if isinstance(body, ast.Name):
         name = body.id
-        if name in REGISTRY and not name.startswith("_"):
+        if name in known_names():
             raise SpecError(f"schedule spec {_echo(text)} names a schedule without calling it: write {name}(...) "
                             f"with its arguments, e.g. {_EXAMPLE}.")
         raise _unknown(name, f"in schedule spec {_echo(text)}: ")
@@ -137,8 +137,7 @@ class _Parser:
         if isinstance(node, ast.Tuple):
             return tuple(self.node(x, depth + 1) for x in node.elts)
         if isinstance(node, ast.Name):
-            hint = (f" (write {node.id}(...) with its arguments)" if node.id in REGISTRY and not node.id.startswith("_")
-                    else "")
+            hint = f" (write {node.id}(...) with its arguments)" if node.id in known_names() else ""
             raise SpecError(f"{self.where}the name {node.id!r} is not allowed{hint}; arguments must be numbers, "
                             f"strings, booleans, None, lists or tuples, or schedule calls.")
         raise SpecError(f"{self.where}{self.part(node)} is not allowed; arguments must be numbers, strings, booleans, "
@@ -149,7 +148,7 @@ class _Parser:
         if not isinstance(node.func, ast.Name):
             raise SpecError(f"{self.where}{self.part(node.func)} is not a schedule name; write e.g. {_EXAMPLE}.")
         name = node.func.id
-        if name not in REGISTRY or name.startswith("_"):
+        if name not in known_names():
             raise _unknown(name, self.where)
         args = [self.node(a, depth + 1) for a in node.args]
         kwargs: dict = {}

@@ -33,7 +33,8 @@ from ._spec import SpecError, parse_spec
 MAX_STEPS = 1_000_000
 #: Most metric values accepted by ``--metrics``.
 MAX_METRICS = 100_000
-_INSTALL_HINT = "matplotlib is needed to plot: pip install 'jaxsched[plot]'."
+#: The install hint every plotting entry point gives when matplotlib is missing.
+MATPLOTLIB_HINT = "matplotlib is needed to plot: pip install 'jaxsched[plot]'."
 
 
 class PlotError(ValueError):
@@ -44,7 +45,7 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise PlotError(_INSTALL_HINT) from None
+        raise PlotError(MATPLOTLIB_HINT) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -214,3 +214,10 @@ def test_dollar_signs_are_text_not_mathtext(tmp_path):
 def test_legend_is_readable():
     fig, _ = jplot.figure(["StepLR(0.1, step_size=3)"], steps=10)
     assert min(t.get_fontsize() for t in fig.axes[-1].get_legend().get_texts()) >= 9  # points, at dpi 100: 12 px
+
+
+def test_missing_matplotlib_is_one_line_with_the_install_hint(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    line = _error(["plot", "StepLR(0.1, step_size=3)", "--out", str(tmp_path / "lr.png")], capsys)
+    assert line == f"jaxsched plot: error: {jplot.MATPLOTLIB_HINT}"
+    assert "pip install 'jaxsched[plot]'" in jplot.MATPLOTLIB_HINT
