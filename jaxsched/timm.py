@@ -474,6 +474,8 @@ class PlateauLRScheduler(StatefulSchedule, name="timm.PlateauLRScheduler",
     [0.5, 1.0, 1.0, 1.0, 0.5, 0.5]
     """
 
+    _positional = "lr"
+
     lr: LR = leaf(check=checks.lr)
     decay_rate: float = leaf(default=0.1, check=checks.real)
     patience_t: int = static(default=10, check=checks.integer())
