@@ -3,15 +3,31 @@
 ``jaxsched.lr_find(loss_fn, params, optimizer, batches)`` trains a copy of ``params`` for up to
 ``num_steps`` steps while the LR grows exponentially from ``start_lr`` to ``end_lr``
 (:class:`jaxsched.ExponentialLR` is the ramp), records the loss, smooths it with a debiased exponential
-moving average, and stops once the smoothed loss exceeds ``diverge`` times the best seen (or is not
-finite). It suggests an LR two ways:
+moving average, and stops once the smoothed loss has risen above its best by ``diverge - 1`` times the
+best's magnitude (``diverge`` times the best for positive losses; also right for negative ones), or is not
+finite. It suggests an LR two ways:
 
 * ``steep``: where the smoothed loss falls fastest against ``log(lr)`` (most negative centred difference
   over a twentieth of the curve);
 * ``valley`` (fastai's rule): the middle of the longest stretch over which the smoothed loss keeps falling
-  (its longest decreasing subsequence), a more conservative pick that is robust to a noisy curve.
+  (its longest decreasing subsequence), a more conservative pick that is robust to a noisy curve;
+* ``minimum``: where the smoothed loss is lowest, i.e. the largest LR at which the loss still improved:
+  Smith's upper bound for a cyclical or one-cycle schedule ("the learning rate when the accuracy slows,
+  becomes ragged, or starts to fall", Smith 2017, section 3.3).
 
-For ``OneCycleLR(max_lr=...)`` use ``valley`` (or up to ``steep``); ``result.plot()`` draws the curve.
+Lag correction: the smoothed loss at step ``i`` is a weighted mean of the losses of steps ``i - k`` with
+weights ``beta**k`` (debiased), so it describes the loss about ``lag_i = sum_k k beta**k / sum_k beta**k``
+steps earlier (exactly so for a loss that changes linearly over the window; ``lag`` tends to
+``beta / (1 - beta)``, 49 steps at ``beta=0.98``). On an exponential ramp that is a fixed factor in LR:
+with 100 steps over 8 decades, about 4 decades. Both suggestions therefore read the LR at step
+``i - lag_i`` (interpolated on the log scale) for the point ``i`` chosen on the smoothed curve, where the
+uncorrected rule (fastai's) reads the LR at step ``i``, which the loss has not yet seen.
+
+For ``OneCycleLR(max_lr=...)`` use ``minimum`` (Smith's bound); ``steep`` and ``valley`` are the LRs at which
+the loss fell fastest, good constant LRs. On the CIFAR-10 ``cpu`` preset's recorded curve (300 steps,
+1e-5 to 10; ``benchmarks/results/lr_find``) the lag-corrected ``minimum`` is 0.133, against the best
+max_lr 0.1 of the sweep there, where the uncorrected ``steep`` (0.0187) cost 6 points.
+``result.plot()`` draws the curve.
 The caller's ``params`` are never updated.
 """
 
@@ -20,7 +36,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -29,6 +46,9 @@ import optax
 
 from ._base import check_float, check_int
 from ._schedules import ExponentialLR
+
+#: the same install hint as ``jaxsched plot`` (jaxsched.plot.MATPLOTLIB_HINT)
+MATPLOTLIB_HINT = "matplotlib is needed to plot: pip install 'jaxsched[plot]'."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,20 +64,31 @@ class LRFindResult:
     stop_reason: str
     skip_start: int
     skip_end: int
+    minimum: float | None = None
+    beta: float | None = None
 
     @classmethod
-    def from_curve(cls, lrs, losses, smoothed, stop_reason: str, skip_start: int = 10, skip_end: int = 5):
-        """The result (with both suggestions) for a recorded curve, e.g. one read back from :meth:`to_dict`."""
+    def from_curve(cls, lrs, losses, smoothed, stop_reason: str, skip_start: int = 10, skip_end: int = 5,
+                   beta: float | None = None):
+        """The result (with both suggestions) for a recorded curve, e.g. one read back from :meth:`to_dict`.
+
+        ``beta``: the smoothing the curve was recorded with; the suggestions are then corrected for its
+        lag (see the module docstring). ``None`` reads the LR at the chosen step itself (no correction).
+        """
         lrs, losses, smoothed = (np.asarray(v, np.float64) for v in (lrs, losses, smoothed))
+        effective = lrs if beta is None or lrs.size == 0 else lag_corrected_lrs(lrs, beta)
         usable = len(lrs) - (1 if stop_reason == "diverged" else 0)  # the diverging point is not a candidate
         lo = min(skip_start, max(usable - 2, 0))
         hi = min(max(usable - skip_end, lo + 2), usable)
-        sel_lrs, sel = lrs[lo:hi], smoothed[lo:hi]
+        sel_lrs, sel = effective[lo:hi], smoothed[lo:hi]
         i_steep, i_valley = steepest(sel_lrs, sel), valley(sel)
+        finite = np.where(np.isfinite(sel), sel, np.inf)
+        i_min = int(np.argmin(finite)) if sel.size and np.isfinite(finite).any() else None
         return cls(lrs=lrs, losses=losses, smoothed=smoothed,
                    steep=None if i_steep is None else float(sel_lrs[i_steep]),
                    valley=None if i_valley is None else float(sel_lrs[i_valley]),
-                   stop_reason=stop_reason, skip_start=skip_start, skip_end=skip_end)
+                   stop_reason=stop_reason, skip_start=skip_start, skip_end=skip_end,
+                   minimum=None if i_min is None else float(sel_lrs[i_min]), beta=beta)
 
     @property
     def num_steps(self) -> int:
@@ -65,16 +96,21 @@ class LRFindResult:
 
     def to_dict(self) -> dict:
         """JSON-ready summary (suggestions, stop reason, the curve)."""
-        return {"steep": self.steep, "valley": self.valley, "stop_reason": self.stop_reason,
-                "num_steps": self.num_steps, "lrs": self.lrs.tolist(), "losses": self.losses.tolist(),
+        return {"steep": self.steep, "valley": self.valley, "minimum": self.minimum,
+                "stop_reason": self.stop_reason, "num_steps": self.num_steps, "beta": self.beta,
+                "lrs": self.lrs.tolist(), "losses": self.losses.tolist(),
                 "smoothed": self.smoothed.tolist()}
 
     def plot(self, path=None, ax=None, title: str | None = None):
         """Smoothed (and raw) loss against the LR on a log axis, with both suggestions marked.
 
-        Saves to ``path`` when given; returns the matplotlib figure.
+        Saves to ``path`` when given; returns the matplotlib figure. Without matplotlib, raises ImportError
+        with the install hint ``jaxsched plot`` gives.
         """
-        import matplotlib
+        try:
+            import matplotlib
+        except ImportError:
+            raise ImportError(f"LRFindResult.plot: {MATPLOTLIB_HINT}") from None
         if ax is None and path is not None:
             matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
@@ -82,10 +118,14 @@ class LRFindResult:
         fig = ax.figure if ax is not None else plt.figure(figsize=(6.4, 4.2))
         ax = ax or fig.add_subplot(1, 1, 1)
         ax.plot(self.lrs, self.losses, color="0.75", lw=0.8, label="loss (raw)")
-        ax.plot(self.lrs, self.smoothed, color="C0", lw=1.8, label="loss (smoothed)")
-        for name, lr, color in (("steep", self.steep, "C3"), ("valley", self.valley, "C2")):
+        # each smoothed point at the LR it describes (lag-corrected when beta is known)
+        x = self.lrs if self.beta is None or not self.num_steps else lag_corrected_lrs(self.lrs, self.beta)
+        ax.plot(x, self.smoothed, color="C0", lw=1.8,
+                label="loss (smoothed)" if self.beta is None else "loss (smoothed, lag-corrected)")
+        for name, lr, color in (("steep", self.steep, "C3"), ("valley", self.valley, "C2"),
+                                ("minimum", self.minimum, "C1")):
             if lr is not None:
-                i = int(np.argmin(np.abs(np.log(self.lrs) - math.log(lr))))
+                i = int(np.argmin(np.abs(np.log(x) - math.log(lr))))
                 ax.plot([lr], [self.smoothed[i]], "o", color=color, label=f"{name} = {lr:.3g}")
         ax.set_xscale("log")
         ax.set_xlabel("learning rate")
@@ -100,6 +140,27 @@ class LRFindResult:
         if path is not None:
             fig.savefig(path, dpi=120)
         return fig
+
+
+def ema_lag(n: int, beta: float) -> np.ndarray:
+    """``lag[i]``: the mean age in steps of the debiased EMA's weights at step ``i`` (``0`` at step 0,
+    tending to ``beta / (1 - beta)``)."""
+    i = np.arange(n, dtype=np.float64)
+    if beta == 0:
+        return np.zeros(n)
+    # sum_{k<=i} k b^k / sum_{k<=i} b^k, in closed form
+    b = float(beta)
+    num = b * (1 - (i + 1) * b**i + i * b ** (i + 1)) / (1 - b) ** 2
+    den = (1 - b ** (i + 1)) / (1 - b)
+    return num / den
+
+
+def lag_corrected_lrs(lrs, beta: float) -> np.ndarray:
+    """The LR each smoothed point describes: the recorded LR at step ``i - lag[i]``, interpolated on the
+    log scale (the ramp is geometric, so this is exact between steps)."""
+    lrs = np.asarray(lrs, np.float64)
+    idx = np.arange(lrs.size, dtype=np.float64)
+    return np.exp(np.interp(idx - ema_lag(lrs.size, beta), idx, np.log(lrs)))
 
 
 def steepest(lrs, losses, width: int | None = None) -> int | None:
@@ -136,7 +197,8 @@ def valley(losses) -> int | None:
         earlier = np.nonzero(losses[:i] > losses[i])[0]
         if earlier.size:
             best = length[earlier].max()
-            j = earlier[length[earlier] == best][-1]  # ties: the latest start, so flat noise before the fall is not the valley
+            # ties: the latest start, so flat noise before the fall is not the valley
+            j = earlier[length[earlier] == best][-1]
             length[i] = length[j] + 1
             first[i] = first[j]
     end = int(np.argmax(length))
@@ -169,8 +231,10 @@ def lr_find(
       batches: an iterable of batches (stops early when exhausted), or ``i -> batch``.
       start_lr, end_lr: the ramp's first and last LR (default 1e-7 and 10); ``0 < start_lr < end_lr``.
       num_steps: updates in the ramp (default 100); the LR grows by ``(end_lr / start_lr) ** (1 / (num_steps - 1))``.
-      beta: smoothing of the loss, ``avg = beta * avg + (1 - beta) * loss``, debiased (default 0.98).
-      diverge: stop once the smoothed loss exceeds ``diverge`` x its best (default 4).
+      beta: smoothing of the loss, ``avg = beta * avg + (1 - beta) * loss``, debiased (default 0.98); the
+        suggestions are corrected for its lag.
+      diverge: stop once the smoothed loss exceeds its best by ``(diverge - 1) * |best|`` (default 4: four
+        times the best for a positive loss).
       state: optional extra training state threaded through ``loss_fn`` (not differentiated).
       skip_start, skip_end: points left out of the suggestions at each end (defaults 10 and 5, as fastai).
 
@@ -179,8 +243,8 @@ def lr_find(
     >>> loss = lambda w, b: 0.5 * jnp.mean((b[0] @ w - b[1]) ** 2)
     >>> r = jaxsched.lr_find(loss, jnp.zeros(2), lambda lr: optax.sgd(lr), itertools.repeat((x, x[:, 0])),
     ...                      start_lr=1e-3, end_lr=100.0, num_steps=60)
-    >>> r.stop_reason, 0.1 < r.valley < r.steep < 2 / 0.4435  # GD on this problem diverges above 2 / L
-    ('diverged', True)
+    >>> r.stop_reason, r.valley < r.minimum < 2 / 0.4435, r.steep < r.minimum  # GD diverges above 2 / L
+    ('diverged', True, True)
     """
     n = "lr_find"
     start_lr = check_float(n, "start_lr", start_lr)
@@ -236,9 +300,12 @@ def lr_find(
         lrs.append(float(ramp(i)))
         losses.append(loss)
         smoothed.append(sm)
-        if not math.isfinite(sm) or sm > diverge * best:
+        # risen above the best by (diverge - 1) x its magnitude: diverge x best for positive losses, and
+        # no premature stop for negative ones (where sm > diverge * best held from the second step)
+        if not math.isfinite(sm) or (math.isfinite(best) and sm - best > (diverge - 1) * abs(best)):
             reason = "diverged"
             break
         best = min(best, sm)
 
-    return LRFindResult.from_curve(lrs, losses, smoothed, reason, skip_start=skip_start, skip_end=skip_end)
+    return LRFindResult.from_curve(lrs, losses, smoothed, reason, skip_start=skip_start, skip_end=skip_end,
+                                   beta=beta)
