@@ -80,12 +80,21 @@ def page_of(framework: str, cls) -> str:
 
 
 def _docstring_example(cls) -> str | None:
+    """The first ``Name(...)`` call (balanced parentheses) on a ``>>>`` line of the class docstring."""
     doc = inspect.getdoc(cls) or ""
-    for line in doc.splitlines():
-        pattern = r"(?:jaxsched\.(?:\w+\.)?)?(" + re.escape(cls.__name__) + r"\(.*\))\s*$"
-        m = re.search(pattern, line.lstrip(">. ").split(" = ", 1)[-1])
-        if m and line.lstrip().startswith(">>>"):
-            return m.group(1)
+    lines = doc.splitlines()
+    for i, line in enumerate(lines):
+        if not line.lstrip().startswith(">>>"):
+            continue
+        text = "\n".join(x.strip().lstrip(">.").strip() for x in lines[i:i + 6])
+        m = re.search(r"(?<![\w.])(?:jaxsched\.(?:\w+\.)?)?(" + re.escape(cls.__name__) + r"\()", text)
+        if not m:
+            continue
+        depth, j = 0, m.start(1)
+        for j in range(m.start(1), len(text)):
+            depth += {"(": 1, ")": -1}.get(text[j], 0)
+            if depth == 0 and text[j] == ")":
+                return text[m.start(1): j + 1].replace("\n", " ")
     return None
 
 

@@ -191,3 +191,60 @@ NOTES: dict[str, dict[str, str]] = {
                    "feeds a loss that improves for 20 steps, then stalls.",
     },
 }
+
+_HF = "`transformers.get_scheduler({name!r}, optimizer, ...)`, a torch `LambdaLR`"
+
+
+def _hf(name: str, example: str, optax: str, differs: str, keras: str = "none", steps: str = "120") -> dict:
+    return {"example": example, "steps": steps, "transformers": _HF.format(name=name),
+            "torch": "the same `LambdaLR`, run by `jaxsched.LambdaLR` with a jnp lambda", "optax": optax,
+            "keras": keras, "differs": differs}
+
+
+# Hugging Face transformers 5.24.0 (W = warm-up steps, T = training steps); optax figures as above.
+NOTES.update({
+    "ConstantSchedule": _hf("constant", "ConstantSchedule(0.1)", "`constant_schedule(lr)` (exact)", "None."),
+    "ConstantScheduleWithWarmup": _hf(
+        "constant_with_warmup", "ConstantScheduleWithWarmup(0.1, num_warmup_steps=20)",
+        "`warmup_constant_schedule(0, lr, W)`", "The warm-up starts at 0, not at `lr / W`."),
+    "LinearScheduleWithWarmup": _hf(
+        "linear", "LinearScheduleWithWarmup(0.1, num_warmup_steps=20, num_training_steps=100)",
+        "`join_schedules([linear_schedule(0, lr, W), linear_schedule(lr, 0, T - W)], [W])`",
+        "transformers ends at exactly 0; jitted optax leaves about 1e-11 there."),
+    "CosineScheduleWithWarmup": _hf(
+        "cosine", "CosineScheduleWithWarmup(0.1, num_warmup_steps=20, num_training_steps=100)",
+        "`warmup_cosine_decay_schedule(0, lr, W, T)` for `num_cycles=0.5` only",
+        "Past T transformers' cosine climbs back up; optax clamps. Other `num_cycles` have no optax built-in.",
+        keras="`CosineDecay(0.0, T - W, warmup_target=lr, warmup_steps=W)`"),
+    "CosineWithHardRestartsScheduleWithWarmup": _hf(
+        "cosine_with_restarts",
+        "CosineWithHardRestartsScheduleWithWarmup(0.1, num_warmup_steps=10, num_training_steps=100, num_cycles=3)",
+        "linear warm-up + `sgdr_schedule` with equal cycles when `(T - W) / num_cycles` is an integer",
+        "Fractional cycle lengths need optax's undocumented float keys."),
+    "PolynomialDecayScheduleWithWarmup": _hf(
+        "polynomial",
+        "PolynomialDecayScheduleWithWarmup(0.1, num_warmup_steps=10, num_training_steps=100, power=2.0)",
+        "warm-up + `polynomial_schedule(lr, lr_end, power, T - W)`",
+        "The decay is relative to the optimizer's default LR in transformers; jitted optax can give NaN past the "
+        "end for a non-integer power.", keras="`PolynomialDecay(lr, T - W, end_learning_rate=lr_end, power=power)`"),
+    "InverseSqrtSchedule": _hf(
+        "inverse_sqrt", "InverseSqrtSchedule(0.1, num_warmup_steps=20)", "a custom lambda (no built-in)",
+        "None in value."),
+    "CosineWithMinLRScheduleWithWarmup": _hf(
+        "cosine_with_min_lr",
+        "CosineWithMinLRScheduleWithWarmup(0.1, num_warmup_steps=10, num_training_steps=100, min_lr=0.01)",
+        "`warmup_cosine_decay_schedule(0, lr, W, T, end_value=min_lr)`", "None in value for `num_cycles=0.5`."),
+    "CosineWithMinLRScheduleWithWarmupLRRate": _hf(
+        "cosine_warmup_with_min_lr",
+        "CosineWithMinLRScheduleWithWarmupLRRate(0.1, num_warmup_steps=10, num_training_steps=100, min_lr=0.01)",
+        "`join_schedules([linear_schedule(lr / W, lr, W - 1), cosine_decay_schedule(lr, T - W, alpha=r)], [W - 1])`",
+        "transformers' warm-up reaches `lr` one step earlier than the other warm-ups ((s + 1) / W)."),
+    "WSDSchedule": _hf(
+        "warmup_stable_decay",
+        "WSDSchedule(0.1, num_warmup_steps=10, num_decay_steps=30, num_training_steps=100, decay_type='1-sqrt')",
+        "`join_schedules([linear, constant, cosine_decay], [W, T - D])` for linear or cosine decay",
+        "The 1-sqrt decay has no optax built-in (the best approximation is off by 41% of the LR)."),
+    "GreedyLR": _hf(
+        "greedy", "GreedyLR(0.1, patience=2, factor=0.5, min_lr=0.001)", "none (optax's plateau only reduces)",
+        "Metric-driven both ways; the plot feeds a loss that improves for 20 steps, then stalls.", steps="80"),
+})
