@@ -69,11 +69,13 @@ class Result:
 
     @property
     def optax_verdict(self) -> str:
-        """optax's construction against torch, judged by jaxsched's targets in each precision:
-        ``"within target"`` (float32 and x64), ``"within target (float32 only)"`` (under x64 optax stays at float32
-        precision), ``"over target"`` (float32 already over), ``"NaN"`` (a NaN or inf in a trajectory),
-        ``"not expressible"`` (only a nearest construction exists; its error is shown, not judged), or
-        ``"no construction"`` (no optax case, or optax not run)."""
+        """optax's construction against torch, judged by jaxsched's targets in each precision.
+
+        ``"within target"`` (float32 and x64); ``"within target (float32 only)"`` (under x64, fed the int32
+        count its optimizers use, optax stays at float32 precision); ``"over target"`` (float32 already over);
+        ``"NaN"`` (a NaN or inf in a trajectory); ``"not expressible"`` (only a nearest construction exists: its
+        error is shown, not judged); ``"no construction"`` (no optax case, or optax not run).
+        """
         if not self.optax_err:
             return "no construction"
         if not self.optax_exact:

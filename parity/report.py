@@ -273,8 +273,9 @@ def write(results: list[Result], reprs: dict, pngs: dict, out: Path, elapsed: fl
             f"torch LR (momentum: of the largest momentum). Targets: float32 <= {TOLERANCE['float32']:g}, "
             f"float64 <= {TOLERANCE['float64']:g}, for jaxsched and optax alike. optax counts are int32 as in "
             "optax's optimizers; '≈' marks a case optax cannot express (the nearest construction is measured, "
-            "and its verdict is 'not expressible'). 'within target (float32 only)': under x64 the optax "
-            "construction still computes at float32 precision.")
+            "and its verdict is 'not expressible'). 'within target (float32 only)': under x64, fed the int32 "
+            "count, the optax construction stays at float32 precision (e.g. exponential_decay returns float32 "
+            "for an int32 count).")
     for name, png in pngs.items():
         (out / "plots" / f"{slug(name)}.png").write_bytes(png)
 
