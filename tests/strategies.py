@@ -498,3 +498,121 @@ def missing_examples() -> dict[str, list[str]]:
 def has_callable(schedule) -> bool:
     """Whether the schedule (or a member) holds a user callable: no JSON config, no eval-able repr."""
     return "<function" in repr(schedule)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# the hard regions of the float32 contract (issue 11), drawn on purpose: growing exponentials, non-integer
+# CyclicLR cycles that land on their boundaries (step_size_down = 0 too), eta_min above the initial LR, the
+# running form past T_max with eta_min > 0, long horizons. Each draws ``(schedule, steps)`` like CASES.
+
+@st.composite
+def growth_cases(draw):
+    """ExponentialLR / StepLR / MultiplicativeLR with factors above 1, up to a 1e12-fold range (LR range test
+    ramps: ``gamma = (max_lr / min_lr) ** (1 / steps)``), and horizons up to 20,000 steps."""
+    lr = draw(st.one_of(_finite(1e-8, 1.0), st.sampled_from([1e-8, 1e-7, 1e-3, 0.1])))
+    n = draw(st.one_of(steps(), st.integers(2_000, 20_000)))
+    fold = draw(_finite(2.0, 1e12))  # the LR grows by this factor over the run
+    gamma = fold ** (1.0 / n)
+    kind = draw(st.sampled_from(["exp", "step", "mult"]))
+    if kind == "exp":
+        return jaxsched.ExponentialLR(lr, gamma=gamma), n
+    if kind == "step":
+        size = draw(st.integers(1, 10))
+        return jaxsched.StepLR(lr, step_size=size, gamma=fold ** (size / n)), n
+    return jaxsched.MultiplicativeLR(lr, lr_lambda=named(f"(lambda e: {_num(gamma)})")), n
+
+
+def _decimal_sizes():
+    """Step sizes with one or two decimals (0.3, 1.1, 2.64): their float64 values are not exact, so
+    ``e / total`` lands within a float64 ulp of an integer at every multiple of the numerator."""
+    return st.one_of(st.integers(1, 400).map(lambda k: k / 10), st.integers(1, 4000).map(lambda k: k / 100))
+
+
+@st.composite
+def cyclic_boundary_cases(draw):
+    """CyclicLR with non-integer cycles (step_size_down = 0 in half the draws) run over many boundaries."""
+    n = draw(groups())
+    base = draw(per_group(lrs(), n))
+    peak = draw(per_group(lrs(), n))
+    up = draw(_decimal_sizes())
+    down = draw(st.one_of(st.just(0), st.just(0), st.none(), _decimal_sizes()))
+    mode = draw(st.sampled_from(["triangular", "triangular2", "exp_range"]))
+    gamma = draw(_finite(0.99, 1.0)) if mode == "exp_range" else 1.0
+    s = jaxsched.CyclicLR(base_lr=base, max_lr=peak, step_size_up=up, step_size_down=down, mode=mode, gamma=gamma,
+                          cycle_momentum=draw(st.booleans()))
+    return s, draw(st.integers(50, 1500))
+
+
+@st.composite
+def eta_above_cases(draw):
+    """CosineAnnealingLR / CosineAnnealingWarmRestarts (alone or after a milestone) with eta_min 2 to 10,000
+    times the initial LR, over short runs (the largest LR reached is then far below eta_min)."""
+    lr = draw(_finite(1e-6, 0.1))
+    eta = lr * draw(_finite(2.0, 1e4))
+    kind = draw(st.sampled_from(["cos", "cawr", "seq"]))
+    n = draw(st.integers(1, 120))
+    if kind == "cos":
+        return jaxsched.CosineAnnealingLR(lr, T_max=draw(st.integers(1, 200)), eta_min=eta), n
+    cawr = jaxsched.CosineAnnealingWarmRestarts(lr, T_0=draw(st.integers(1, 80)), T_mult=draw(st.integers(1, 3)),
+                                                eta_min=eta)
+    if kind == "cawr":
+        return cawr, n
+    first = jaxsched.ConstantLR(lr, factor=draw(_finite(0.1, 1.0)), total_iters=draw(st.integers(0, 5)))
+    return jaxsched.SequentialLR([first, cawr], milestones=[draw(st.integers(1, 10))]), n
+
+
+@st.composite
+def running_cases(draw):
+    """Schedules for the running form: cosines past T_max (eta_min > 0, below or above lr), exponentials and
+    step decays near 1 over long horizons, and a warm-up into a cosine."""
+    lr = draw(st.one_of(_finite(1e-4, 1.0), st.just(0.1)))
+    kind = draw(st.sampled_from(["cos", "exp", "seq", "poly"]))
+    if kind == "cos":
+        T = draw(st.integers(5, 600))
+        eta = lr * draw(st.one_of(_finite(0.01, 0.99), _finite(1.01, 100.0)))
+        return jaxsched.CosineAnnealingLR(lr, T_max=T, eta_min=eta), draw(st.integers(2 * T, 4 * T + 7))
+    if kind == "exp":
+        gamma = draw(st.one_of(_finite(0.999, 0.99999), _finite(1.00001, 1.0005)))
+        return jaxsched.ExponentialLR(lr, gamma=gamma), draw(st.integers(1_000, 10_000))
+    if kind == "poly":
+        T = draw(st.integers(1, 3000))
+        return jaxsched.PolynomialLR(lr, total_iters=T, power=draw(_finite(0.5, 3.0))), T + draw(st.integers(0, 50))
+    W = draw(st.integers(1, 50))
+    T = draw(st.integers(5, 500))
+    cos = jaxsched.CosineAnnealingLR(lr, T_max=T, eta_min=lr * draw(_finite(0.0, 0.9)))
+    seq = jaxsched.SequentialLR([jaxsched.LinearLR(lr, start_factor=draw(_finite(0.01, 1.0)), total_iters=W), cos],
+                                milestones=[W])
+    return seq, W + draw(st.integers(T, 3 * T))
+
+
+@st.composite
+def decayed_torch_cases(draw):
+    """``(torch scheduler name, keyword arguments, steps)``: a torch scheduler stepped until its LR is about 0
+    (torch's -1.5e-18 where the exact value is 0, or below float32's range), for ``from_torch``."""
+    kind = draw(st.sampled_from(["LinearLR", "PolynomialLR", "ExponentialLR", "StepLR", "MultiplicativeLR",
+                                 "CosineAnnealingLR"]))
+    if kind == "LinearLR":
+        T = draw(st.integers(1, 20))
+        return kind, dict(start_factor=draw(_finite(0.01, 1.0)), end_factor=0.0, total_iters=T), T + draw(
+            st.integers(0, 10))
+    if kind == "PolynomialLR":
+        T = draw(st.integers(1, 20))
+        return kind, dict(total_iters=T, power=draw(_finite(0.5, 3.0))), T + draw(st.integers(0, 10))
+    if kind == "CosineAnnealingLR":
+        T = draw(st.integers(1, 50))
+        return kind, dict(T_max=T, eta_min=0.0), T
+    gamma = draw(_finite(0.05, 0.6))
+    n = draw(st.integers(100, 400))
+    if kind == "StepLR":
+        return kind, dict(step_size=draw(st.integers(1, 3)), gamma=gamma), n
+    if kind == "MultiplicativeLR":
+        return kind, dict(lr_lambda=named(f"(lambda e: {_num(gamma)})")), n
+    return kind, dict(gamma=gamma), n
+
+
+HARD_CASES = {
+    "growth": growth_cases,
+    "cyclic-boundaries": cyclic_boundary_cases,
+    "eta_min-above-lr": eta_above_cases,
+    "running": running_cases,
+}
