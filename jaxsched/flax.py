@@ -121,4 +121,7 @@ def set_optimizer_lr(optimizer, lr, *, name: str = "learning_rate", group_names=
                          f"{len(new)}); is optimizer a flax.nnx.Optimizer?")
     for var, value in zip(old, new):
         if is_var(var) and not is_var(value):
-            var.value = value
+            if hasattr(var, "set_value"):   # flax >= 0.12 (the .value setter is deprecated there)
+                var.set_value(value)
+            else:
+                var.value = value
