@@ -13,12 +13,14 @@ at those restarts; the parity tests check that every difference is one of them.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
-from ._numerics import Array, div, int_dtype, int_max, mod
+from ._numerics import Array, div, int_dtype, int_max, int_pow, is_concrete, mod
 
 #: At most this many cycles are tabulated for a cycle multiplier above 1.
 MAX_CYCLES = 4096
@@ -74,15 +76,38 @@ def cycle(e: Array, first: int, mul: float, limit: int | None, dtype) -> tuple[A
         if limit is not None:
             i = jnp.minimum(i, jnp.asarray(min(limit, int_max()), e.dtype))
         return i, mod(e, first).astype(dtype), jnp.asarray(float(first), dtype)
-    ceil, off, lengths = _table(first, mul, limit)
     top = int_max()
-    starts = jnp.asarray(np.minimum(ceil, top).astype(np.int64), int_dtype())
-    if len(ceil) <= 64:
-        i = jnp.sum(e[..., None] >= starts, axis=-1).astype(e.dtype) - 1
-    else:
-        i = (jnp.searchsorted(starts, e, side="right", method="scan") - 1).astype(e.dtype)
+    if mul == 2.0:
+        # Cycle n starts at first * (2**n - 1): n = floor(log2(e // first + 1)), a count of leading zeros (no
+        # log, no table lookup), as jaxsched.CosineAnnealingWarmRestarts does for T_mult=2.
+        u = jnp.uint64 if e.dtype == jnp.int64 else jnp.uint32
+        q = div(e, first).astype(u) + 1
+        n = ((jnp.iinfo(u).bits - 1) - lax.clz(q)).astype(e.dtype)
+        ones = jnp.ones_like(q)
+        start = (first * (jnp.left_shift(ones, n.astype(u)) - 1)).astype(e.dtype)
+        length = first * jnp.left_shift(ones, n.astype(u)).astype(dtype)
+        if limit is not None:
+            n = jnp.minimum(n, jnp.asarray(min(limit, top), e.dtype))
+        return n, (e - start).astype(dtype), length
+    ceil, off, lengths = _table(first, mul, limit)
+    # a sentinel start that no step reaches, so that est + 1 is always a valid index
+    starts = jnp.asarray(np.append(np.minimum(ceil, top), top).astype(np.int64), int_dtype())
+    last = len(ceil) - 1
+    # estimate with the log formula (can be one cycle off), then correct with two exact integer comparisons
+    ftype = jnp.float64 if e.dtype == jnp.int64 else jnp.float32
+    x = e.astype(ftype) * ((mul - 1.0) / first)
+    est = jnp.clip(jnp.floor(jnp.log1p(x) * (1.0 / math.log(mul))).astype(e.dtype), 0, last)
+    est = jnp.clip(est - (e < starts[est]).astype(e.dtype), 0, last)
+    i = jnp.clip(est + (e >= starts[est + 1]).astype(e.dtype), 0, last)
     t_curr = (e - starts[i]).astype(dtype) + jnp.asarray(off, dtype)[i]
     return i, t_curr, jnp.asarray(lengths, dtype)[i]
+
+
+def power_of(base, k: Array, dtype) -> Array:
+    """``base ** k`` for an integer array ``k >= 0``; no transcendental at all when ``base`` is a concrete 1."""
+    if is_concrete(base) and float(base) == 1.0:
+        return jnp.ones(k.shape, dtype)
+    return int_pow(base, k, dtype)
 
 
 def cos_half(x: Array) -> Array:

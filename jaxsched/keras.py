@@ -45,7 +45,7 @@ import numpy as np
 
 from . import _checks as checks
 from ._base import Schedule, StatefulSchedule
-from ._frameworks import check_cycles, cos_half, cycle
+from ._frameworks import check_cycles, cos_half, cycle, power_of
 from ._numerics import Array, arr, div, int_pow, is_concrete, mod
 from ._value import from_config, leaf, static
 
@@ -192,9 +192,11 @@ class PiecewiseConstantDecay(_KerasSchedule, name="keras.PiecewiseConstantDecay"
         return self.values[0]
 
     def _get_closed_form_lr(self, e, dtype):
-        b = jnp.asarray(self.boundaries, e.dtype)
-        j = jnp.sum(e > b)  # Keras: values[0] while t <= b[0], values[j] while b[j-1] < t <= b[j]
-        return arr(self.values, dtype)[j]
+        # Keras: values[0] while t <= b[0], values[j] while b[j-1] < t <= b[j]; one select per boundary
+        out = jnp.broadcast_to(arr(self.values[0], dtype), e.shape)
+        for b, v in zip(self.boundaries, self.values[1:]):
+            out = jnp.where(e > b, arr(v, dtype), out)
+        return out
 
 
 def _int_tuple(cls: str, name: str, value) -> tuple:
@@ -373,7 +375,7 @@ class CosineDecayRestarts(_KerasSchedule, name="keras.CosineDecayRestarts",
     def _get_closed_form_lr(self, e, dtype):
         i, t_curr, t_i = cycle(e, self.first_decay_steps, self.t_mul, None, dtype)
         alpha = arr(self.alpha, dtype)
-        height = int_pow(self.m_mul, i, dtype)
+        height = power_of(self.m_mul, i, dtype)
         return arr(self.initial_learning_rate, dtype) * ((1.0 - alpha) * height * cos_half(t_curr / t_i) + alpha)
 
 

@@ -52,8 +52,8 @@ import numpy as np
 
 from . import _checks as checks
 from ._base import Schedule, StatefulSchedule
-from ._frameworks import check_cycles, cos_half, cycle
-from ._numerics import Array, arr, div, float_dtype, int_dtype, int_pow, is_concrete
+from ._frameworks import check_cycles, cos_half, cycle, power_of
+from ._numerics import Array, arr, div, float_dtype, int_dtype, is_concrete
 from ._value import leaf, static
 
 __all__ = ["CLASSES", "CosineLRScheduler", "MultiStepLRScheduler", "NOISE_REFUSAL", "PlateauLRScheduler",
@@ -145,7 +145,7 @@ class _CycleSchedule(_TimmSchedule):
         limit = s.cycle_limit
         i, t_curr, t_i = cycle(t, s.t_initial, s.cycle_mul, limit, dtype)
         lr_min = arr(s.lr_min, dtype)
-        lr_max = arr(s.lr, dtype) * int_pow(s.cycle_decay, i, dtype)
+        lr_max = arr(s.lr, dtype) * power_of(s.cycle_decay, i, dtype)
         value = lr_min + (lr_max - lr_min) * self._shape(t_curr, t_i, dtype)
         return jnp.where(i < limit, value, lr_min * jnp.ones_like(value))
 
@@ -365,7 +365,7 @@ class StepLRScheduler(_TimmSchedule, name="timm.StepLRScheduler", mirrors="timm.
             tf = t.astype(dtype)
             dd = jnp.asarray(d, dtype)
             k = jnp.round((tf - jnp.fmod(tf, dd)) / dd).astype(t.dtype)
-        return arr(self.lr, dtype) * int_pow(self.decay_rate, k, dtype)
+        return arr(self.lr, dtype) * power_of(self.decay_rate, k, dtype)
 
 
 def _milestones(cls: str, name: str, value) -> tuple:
@@ -412,11 +412,10 @@ class MultiStepLRScheduler(_TimmSchedule, name="timm.MultiStepLRScheduler",
     noise_range_t: int | tuple | list | None = static(default=None, check=_noise)
 
     def _schedule(self, t, dtype):
-        if not self.decay_t:
-            k = jnp.zeros_like(t)
-        else:
-            k = jnp.sum(jnp.asarray(self.decay_t, t.dtype) <= t + 1).astype(t.dtype)
-        return arr(self.lr, dtype) * int_pow(self.decay_rate, k, dtype)
+        k = jnp.zeros_like(t)
+        for m in self.decay_t:  # bisect_right(decay_t, t + 1): one comparison per milestone
+            k = k + (m <= t + 1).astype(t.dtype)
+        return arr(self.lr, dtype) * power_of(self.decay_rate, k, dtype)
 
 
 # ----------------------------------------------------------------------------------------------------------

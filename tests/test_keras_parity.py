@@ -6,15 +6,14 @@ reference), against ``s(t)`` under ``jax.jit`` with x64 (1e-10 x max|LR|) and in
 Keras 3.15's JAX backend computes ``cos``, ``tanh``, ``floor`` and ``ceil`` of a float64 tensor in float32
 (``keras.src.backend.common.dtypes.result_type`` maps every 64-bit result type to 32 bits "to align with JAX's
 default"), so with floatx float64 its CosineDecay is only float32-accurate. The float64 reference therefore runs
-Keras' own schedule code with those four backend functions kept in float64 (:func:`keras_float64`); the same
-trajectories are also compared with unpatched Keras (:func:`test_unpatched_keras`), to 1e-6 of the largest LR.
+Keras' own schedule code with those four backend functions kept in float64 (``parity.frameworks.keras_float64``);
+the same trajectories are also compared with unpatched Keras (:func:`test_unpatched_keras`), to 1e-6 of the largest LR.
 ``CosineDecayRestarts`` may differ from Keras only exactly at a restart whose float64 cycle index Keras floors
 one short (see jaxsched._frameworks); every such step is checked against the top of the exact cycle instead.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from fractions import Fraction
 
@@ -29,6 +28,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from jaxsched import keras as jk  # noqa: E402
 from jaxsched._value import CATALOGUE, REGISTRY  # noqa: E402
+from parity.frameworks import keras_float64  # noqa: E402
 
 keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax", reason="Keras must run on the JAX backend")
@@ -39,36 +39,6 @@ STEPS = 256
 #: Each example compiles its schedule twice (its step counts are static): a third of the profile's examples
 #: per class keeps this file near 60 s on a 2-core CPU with the ci profile (8 per class), 20 with dev.
 EXAMPLES = max(8, settings().max_examples // 3)
-
-
-def _keep64(fn):
-    """A Keras JAX-backend unary op that keeps float64 (int64 still goes to floatx, as in Keras)."""
-    def op(x):
-        x = jnp.asarray(x)
-        if jnp.issubdtype(x.dtype, jnp.integer):
-            x = x.astype(keras.config.floatx())
-        return fn(x)
-    return op
-
-
-@contextlib.contextmanager
-def keras_float64(patched=True):
-    """Keras' floatx float64 under x64; ``patched``: cos/tanh/floor/ceil keep float64 (see the module doc)."""
-    from keras.src.backend.jax import numpy as backend_numpy
-
-    old = keras.config.floatx()
-    keras.config.set_floatx("float64")
-    ops = {"cos": jnp.cos, "tanh": jnp.tanh, "floor": jnp.floor, "ceil": jnp.ceil} if patched else {}
-    saved = {n: getattr(backend_numpy, n) for n in ops}
-    try:
-        for n, fn in ops.items():
-            setattr(backend_numpy, n, _keep64(fn))
-        with jax.enable_x64(True):
-            yield
-    finally:
-        for n, fn in saved.items():
-            setattr(backend_numpy, n, fn)
-        keras.config.set_floatx(old)
 
 
 def keras_object(s):
@@ -267,3 +237,18 @@ def _check_against(got_s, ref_s, n):
     got = jaxsched_trajectory(got_s, n, True)
     err = np.abs(got - ref)
     assert err.max() <= TOL64 * np.max(np.abs(ref)), f"|jaxsched - keras| = {err.max():.3g}"
+
+
+def test_framework_report_cases_pass():
+    """The cross-framework report (parity/frameworks.py): every case lists its writings, the step-decay case's
+    jaxsched mirrors (torch, timm, Keras) meet the contract and all four frameworks agree there."""
+    from parity import frameworks
+
+    names = [c.name for c in frameworks.cases()]
+    assert len(names) == 6 and any("plateau" in n for n in names)
+    assert {w.framework for c in frameworks.cases() for w in c.writings} == {
+        "torch", "transformers", "timm", "keras", "optax"}
+    results = frameworks.run_case(frameworks.select("step decay")[0])
+    assert [r.framework for r in results] == ["torch", "timm", "keras", "optax"]
+    assert all(r.available and r.passed for r in results)
+    assert all(r.diff_first == 0.0 for r in results)
