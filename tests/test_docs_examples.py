@@ -96,6 +96,7 @@ def test_the_pages_have_examples_to_run():
     assert len(PAGES) >= 5, [str(p) for p in PAGES]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(DOCS)) for p in PAGES])
 def test_page_examples_run(page):
     run_blocks([b for b in blocks(page) if not b.skip])

@@ -31,6 +31,7 @@ CHROMIUM = os.environ.get("JAXSCHED_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PARITY_ONLY = "ConstantLR"
+pytestmark = pytest.mark.slow   # the strict build takes about a minute
 
 PROBE = """<script>
 window.__probeErrors = [];

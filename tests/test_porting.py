@@ -21,6 +21,7 @@ def test_every_trap_has_a_section_with_code():
         assert any(not b.skip and "torch" in b.code and "assert" in b.code for b in SECTIONS[hits[0]]), trap
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("section", list(SECTIONS), ids=[s.split(".")[0] for s in SECTIONS])
 def test_trap(section):
     proc = run_blocks([b for b in SECTIONS[section] if not b.skip])
