@@ -30,7 +30,8 @@ from benchmarks.cifar10.models import MODELS
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.lr_find_cifar10", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.lr_find_cifar10",
+                                 description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=300, help="updates in the LR ramp (default 300)")
     ap.add_argument("--start-lr", type=float, default=1e-5)
     ap.add_argument("--end-lr", type=float, default=10.0)

@@ -306,7 +306,7 @@ def test_report_metrics_and_claims(tmp_path):
     def write(name, accs, seed=0, ips=100.0):
         recs = [{"schedule": name, "epoch": i + 1, "lr": 0.1, "train_loss": 1.0, "test_loss": 1.0, "test_acc": a,
                  "images_per_sec": ips, "elapsed": 10.0 * (i + 1), "seed": seed} for i, a in enumerate(accs)]
-        (tmp_path / f"{name}{'-seed%d' % seed if seed else ''}.jsonl").write_text(
+        (tmp_path / f"{name}{f'-seed{seed}' if seed else ''}.jsonl").write_text(
             "".join(json.dumps(r) + "\n" for r in recs))
 
     curves = {
@@ -365,7 +365,7 @@ def test_t_quantiles_match_scipy():
 def test_cli_errors(tmp_path, capsys):
     assert cli(["--preset", "huge", "--out", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == ("python -m benchmarks.cifar10: error: --preset must be one of smoke, cpu, full, got "
+    assert err.strip() == ("python -m benchmarks.cifar10: error: --preset must be one of smoke, cpu, full, gpu, got "
                            "--preset='huge'")
     assert cli(["--preset", "smoke", "--out", str(tmp_path / "b"), "--data", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err

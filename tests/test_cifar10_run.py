@@ -177,3 +177,23 @@ def test_sigkill_mid_run_then_rerun_gives_the_uninterrupted_records(tmp_path):
         assert metrics(killed, slug) == metrics(ref, slug)
         assert [m[0] for m in metrics(killed, slug)] == [1, 2, 3]
     assert not list(killed.glob("*.tmp*")) and not list((killed / "ckpt").glob("*/*tmp*"))
+
+
+@pytest.mark.slow
+def test_gpu_preset_dry_runs_two_steps_on_eight_devices(tmp_path):
+    """The accelerator preset's program (ResNet-18, data-parallel over 8 devices, each epoch one scan) runs
+    end to end for 2 steps on forced CPU devices: the same command a GPU would run, minus --max-steps."""
+    script = KILL_SCRIPT.format(repo=str(REPO), tests=str(Path(__file__).parent))
+    env = dict(os.environ, JAX_PLATFORMS="cpu", JAXSCHED_CACHE=str(tmp_path / "cache"),
+               XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    out = tmp_path / "gpu"
+    res = subprocess.run([sys.executable, "-c", script, "--preset", "gpu", "--out", str(out), "--max-steps", "2",
+                          "--schedules", "OneCycleLR", "--loop", "scan", "--no-progress"],
+                         env=env, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    info = json.loads((out / "run.json").read_text())
+    assert info["devices"] == 8 and info["model"] == "resnet18" and info["max_steps"] == 2
+    assert info["params"] > 11_000_000
+    recs = [json.loads(line) for line in (out / "OneCycleLR.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in recs] == [1, 2]  # the fake set has 1 step per epoch: 2 steps = 2 epochs
+    assert all(np.isfinite(r["train_loss"]) and np.isfinite(r["test_loss"]) for r in recs)

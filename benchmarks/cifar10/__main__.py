@@ -17,9 +17,9 @@ from pathlib import Path
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.cifar10", description=__doc__.split("\n\n")[1],
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.cifar10", description=(__doc__ or "").split("\n\n")[1],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="smoke", help="smoke | cpu | full (default smoke)")
+    ap.add_argument("--preset", default="smoke", help="smoke | cpu | gpu | full (default smoke)")
     ap.add_argument("--out", required=True, help="results folder (JSONL, checkpoints, summary.md, curves.png)")
     ap.add_argument("--schedules", nargs="+", default=None,
                     help="article names (StepLR MultiStepLR ExponentialLR CosineAnnealingLR ReduceLROnPlateau "
@@ -35,6 +35,9 @@ def main(argv=None) -> int:
     ap.add_argument("--loop", choices=("scan", "host"), default=None,
                     help="scan: each epoch is one compiled program (lax.scan over its steps; the default on GPU/TPU); "
                          "host: one compiled step, the host loops (the default on CPU)")
+    ap.add_argument("--max-steps", type=int, default=None,
+                    help="dry run: at most N training steps per run (for checking a preset's program on a "
+                         "small machine); results are written but not comparable")
     ap.add_argument("--devices", type=int, default=None, help="use the first N local devices (default all)")
     ap.add_argument("--distributed", action="store_true",
                     help="call jax.distributed.initialize() first (multi-host; also done when "
@@ -87,6 +90,8 @@ def _run(ap, args) -> int:
         if args.epochs < 1:
             raise CliError(f"--epochs must be >= 1, got --epochs={args.epochs!r}")
         preset = train.dataclasses.replace(preset, epochs=args.epochs)
+    if args.max_steps is not None and args.max_steps < 1:
+        raise CliError(f"--max-steps must be >= 1, got --max-steps={args.max_steps!r}")
     if args.seeds < 1:
         raise CliError(f"--seeds must be >= 1, got --seeds={args.seeds!r}")
     if args.devices is not None and not 1 <= args.devices <= jax.device_count():
@@ -106,11 +111,13 @@ def _run(ap, args) -> int:
     except ValueError as e:
         raise CliError(str(e)) from None
     try:
-        run = train.Run(preset, args.data, args.devices, loop=args.loop)
+        run = train.Run(preset, args.data, args.devices, loop=args.loop, max_steps=args.max_steps)
     except (DataNotFoundError, DataError) as e:
         raise CliError(str(e)) from None
-    if run.steps_per_epoch != S:  # parse_schedule's placeholders used S; the data must agree
-        raise CliError(f"the data gave {run.steps_per_epoch} steps per epoch, expected {S}.")
+    except ValueError as e:  # batch sizes against the device count
+        raise CliError(str(e)) from None
+    if run.steps_per_epoch != S:  # the placeholders must use the data's steps per epoch
+        plans = [train.parse_schedule(n, preset.epochs, run.steps_per_epoch, preset.base_lr) for n in names]
     main = jax.process_index() == 0
     existed = out.exists()
     try:
@@ -147,11 +154,12 @@ def _write_info(out: Path, preset, run, plans, args, jax) -> None:
             "train_images": run.n_train, "test_images": run.n_test, "steps_per_epoch": run.steps_per_epoch,
             "data": train.describe(preset, args.data), "backend": jax.default_backend(),
             "devices": int(run.mesh.devices.size), "device_kind": jax.devices()[0].device_kind,
-            "processes": jax.process_count(), "loop": run.loop, "cpu_count": os.cpu_count(),
-            "machine": platform.machine(),
+            "processes": jax.process_count(), "loop": run.loop, "max_steps": run.max_steps,
+            "cpu_count": os.cpu_count(), "machine": platform.machine(),
             "params": train.count_params(run.model),
             "compute_dtype": str(getattr(train.compute_dtype(), "__name__", train.compute_dtype())),
-            "date": time.strftime("%Y-%m-%d"), "seeds": args.seeds, "schedules": {p.label: repr(p.schedule) for p in plans}}
+            "date": time.strftime("%Y-%m-%d"), "seeds": args.seeds,
+            "schedules": {p.label: repr(p.schedule) for p in plans}}
     try:
         old = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else {}
     except json.JSONDecodeError:  # torn by a kill mid-write of an older version: rebuilt below
