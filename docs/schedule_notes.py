@@ -248,3 +248,45 @@ NOTES.update({
         "greedy", "GreedyLR(0.1, patience=2, factor=0.5, min_lr=0.001)", "none (optax's plateau only reduces)",
         "Metric-driven both ways; the plot feeds a loss that improves for 20 steps, then stalls.", steps="80"),
 })
+
+
+def _keras(name: str, example: str, torch: str, optax: str, differs: str, steps: str = "100") -> dict:
+    return {"example": example, "steps": steps, "keras": f"`keras.optimizers.schedules.{name}` (Keras 3.15)",
+            "torch": torch, "optax": optax, "transformers": "none", "differs": differs}
+
+
+# Keras 3 (the values are Keras' own; see jaxsched.keras for the parity checks against live Keras).
+NOTES.update({
+    "ExponentialDecay": _keras(
+        "ExponentialDecay", "ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5, staircase=True)",
+        "`StepLR(opt, step_size=decay_steps, gamma=decay_rate)` with `staircase=True`; `ExponentialLR` with "
+        "`gamma = decay_rate ** (1 / decay_steps)` without",
+        "`exponential_decay(lr, decay_steps, decay_rate, staircase=...)`",
+        "None in value."),
+    "PiecewiseConstantDecay": _keras(
+        "PiecewiseConstantDecay", "PiecewiseConstantDecay(boundaries=[29, 79], values=[0.1, 0.01, 0.001])",
+        "`MultiStepLR(opt, milestones=[b + 1 for b in boundaries], gamma)` when the values fall by one factor",
+        "`piecewise_constant_schedule(values[0], {b + 1: ratio, ...})`",
+        "Keras' boundaries are inclusive upper ends: `values[j]` for `boundaries[j-1] < t <= boundaries[j]`, so "
+        "the LR changes one step later than a torch milestone of the same number."),
+    "PolynomialDecay": _keras(
+        "PolynomialDecay", "PolynomialDecay(0.1, decay_steps=80, end_learning_rate=0.001, power=2.0)",
+        "`PolynomialLR(opt, total_iters=decay_steps, power)` when `end_learning_rate=0`",
+        "`polynomial_schedule(lr, end, power, decay_steps)`",
+        "Keras ends at `end_learning_rate` (default 1e-4, not torch's 0) and can cycle (`cycle=True`)."),
+    "InverseTimeDecay": _keras(
+        "InverseTimeDecay", "InverseTimeDecay(0.1, decay_steps=10, decay_rate=0.5)",
+        "`LambdaLR(opt, lambda t: 1 / (1 + decay_rate * t / decay_steps))`", "a custom lambda (no built-in)",
+        "None in value."),
+    "CosineDecay": _keras(
+        "CosineDecay", "CosineDecay(0.0, decay_steps=80, warmup_target=0.1, warmup_steps=10, alpha=0.01)",
+        "`SequentialLR([LinearLR(...), CosineAnnealingLR(...)], milestones=[warmup_steps])` up to the end",
+        "`warmup_cosine_decay_schedule(0, peak, warmup_steps, warmup_steps + decay_steps, end_value)`",
+        "Keras holds its floor after `decay_steps`; torch's CosineAnnealingLR rises again (it is periodic)."),
+    "CosineDecayRestarts": _keras(
+        "CosineDecayRestarts", "CosineDecayRestarts(0.1, first_decay_steps=10, t_mul=2.0, m_mul=0.8)",
+        "`CosineAnnealingWarmRestarts(opt, T_0=first_decay_steps, T_mult=t_mul)` when `m_mul=1` and `t_mul` "
+        "is an integer", "`sgdr_schedule` with the cycles enumerated",
+        "Keras allows a fractional `t_mul` and shrinks each cycle's height by `m_mul`; torch has neither.",
+        steps="150"),
+})
