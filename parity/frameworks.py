@@ -444,8 +444,17 @@ def cases() -> list[FrameworkCase]:
     return CASES
 
 
+def matching(only: str | None = None) -> list[FrameworkCase]:
+    """The cases whose name or one of whose frameworks contains ``only`` (case-insensitive); may be empty."""
+    def hit(c: FrameworkCase) -> bool:
+        text = " ".join([c.name, *(w.framework for w in c.writings)]).lower()
+        return not only or only.lower() in text
+    return [c for c in cases() if hit(c)]
+
+
 def select(only: str | None = None) -> list[FrameworkCase]:
-    chosen = [c for c in cases() if not only or only.lower() in c.name.lower()]
+    """:func:`matching`, refusing a filter that matches nothing."""
+    chosen = matching(only)
     if not chosen:
         raise SystemExit(f"parity.frameworks: no case name contains {only!r}.")
     return chosen
