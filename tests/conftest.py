@@ -37,6 +37,7 @@ SLOW_MODULES = frozenset({
     "test_porting.py",  # the porting guide's runs against torch
     "test_keras_parity.py",  # whole trajectories against Keras' schedules
     "test_timm_parity.py",  # whole trajectories against timm's schedulers
+    "test_docs_site.py",  # builds the documentation site, renders plots, drives Chromium
 })
 
 #: Single slow tests in otherwise fast modules (``file::test``, parameters included in the match).
@@ -45,6 +46,15 @@ SLOW_TESTS = frozenset({
     "test_parity_harness.py::test_report_writes_html_and_markdown",  # renders plots
     "test_parity_harness.py::test_optax_findings_are_measured",
     "test_plot_cli.py::test_command_line_writes_png",  # a subprocess importing matplotlib and jax
+    "test_cli_jaxsched.py::test_version_and_errors_from_the_installed_entry_point",  # subprocesses
+    # live-framework trajectories (torch, transformers, keras) and long integer ranges: minutes together
+    "test_numerics.py::test_values_near_int32_max",
+    "test_plateau.py::test_parity_x64",
+    "test_plateau.py::test_parity_float32",
+    "test_transformers.py::test_matches_transformers",
+    "test_transformers.py::test_greedy_matches_transformers",
+    "test_keras.py::test_from_keras_gives_the_same_schedule",
+    "test_integration_equinox.py::test_equinox_training_follows_torch",
 })
 
 
