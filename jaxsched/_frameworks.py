@@ -183,6 +183,8 @@ _TIMM_ARGS = {
     "StepLRScheduler": ("decay_t", "decay_rate", "warmup_t", "warmup_lr_init", "warmup_prefix", "t_in_epochs"),
     "MultiStepLRScheduler": ("decay_t", "decay_rate", "warmup_t", "warmup_lr_init", "warmup_prefix",
                              "t_in_epochs"),
+    "WSDLRScheduler": ("t_initial", "decay_t", "lr_min", "stable_fn", "stable_timescale", "stable_power",
+                       "decay_fn", "decay_power", "decay_ratio", "warmup_t", "warmup_lr_init", "t_in_epochs"),
 }
 
 

@@ -15,6 +15,7 @@ class                                 value at ``t`` (after the warm-up)
 :class:`PolyLRScheduler`              ``lr_min + (lr * cycle_decay**i - lr_min) * (1 - (x/T_i)**k) ** power``
 :class:`StepLRScheduler`              ``lr * decay_rate ** floor(t / decay_t)``
 :class:`MultiStepLRScheduler`         ``lr * decay_rate ** #{m in decay_t: m <= t + 1}``
+:class:`WSDLRScheduler`               warm-up, a stable phase (constant, rsqrt, power), a decay to ``lr_min``
 :class:`PlateauLRScheduler`           torch's ``ReduceLROnPlateau`` after a warm-up (a StatefulSchedule)
 ====================================  ============================================================================
 
@@ -57,7 +58,7 @@ from ._numerics import Array, arr, div, float_dtype, int_dtype, is_concrete
 from ._value import leaf, static
 
 __all__ = ["CLASSES", "CosineLRScheduler", "MultiStepLRScheduler", "NOISE_REFUSAL", "PlateauLRScheduler",
-           "PlateauState", "PolyLRScheduler", "StepLRScheduler", "TanhLRScheduler"]
+           "PlateauState", "PolyLRScheduler", "StepLRScheduler", "TanhLRScheduler", "WSDLRScheduler"]
 
 LR = float | tuple
 
@@ -418,6 +419,108 @@ class MultiStepLRScheduler(_TimmSchedule, name="timm.MultiStepLRScheduler",
         return arr(self.lr, dtype) * power_of(self.decay_rate, k, dtype)
 
 
+def _decay_fn(cls: str, name: str, value):
+    if callable(value):
+        checks.trace_check(cls, name, value)
+        return value
+    return checks.check_choice(cls, name, value, ("linear", "1-sqrt", "cosine", "power", "exp"))
+
+
+def _opt_positive(cls: str, name: str, value):
+    return None if value is None else _positive(cls, name, value)
+
+
+class WSDLRScheduler(_TimmSchedule, name="timm.WSDLRScheduler", mirrors="timm.scheduler.WSDLRScheduler"):
+    """Warm-up, stable, decay: timm's ``WSDLRScheduler``.
+
+    ``lr_min + (max(lr * stable(t_s), lr_min) - lr_min) * decay(frac)`` with ``t_s = t - warmup_t`` and ``frac =
+    min((t_s - (t_initial - decay_t)) / decay_t, 1)`` once the decay phase has begun (before it, the stable value
+    alone). ``stable``: ``constant`` 1, ``rsqrt`` ``(1 + t_s / timescale) ** -0.5``, ``power`` ``(1 + t_s /
+    timescale) ** -stable_power``. ``decay``: ``linear`` ``1 - frac``, ``1-sqrt`` ``1 - sqrt(frac)``, ``cosine``
+    ``(1 + cos(pi frac)) / 2``, ``power`` ``1 - frac ** decay_power``, ``exp`` ``(r ** frac - r) / (1 - r)`` with
+    ``r = decay_ratio``, or a jnp-traceable callable. The warm-up is always a prefix. transformers'
+    ``warmup_stable_decay`` is the same shape with a warm-up from 0.
+
+    Args:
+      lr: the optimizer's LR (a tuple: one per parameter group).
+      t_initial: a positive integer: the stable plus decay phases.
+      decay_t: the decay phase, the last ``decay_t`` steps of ``t_initial`` (``0 < decay_t <= t_initial``).
+      lr_min: the floor (default 0.0).
+      stable_fn: ``'constant'`` (default), ``'rsqrt'`` or ``'power'``.
+      stable_timescale: the stable function's timescale (default None: ``warmup_t`` when ``stable_fn`` is not
+        constant).
+      stable_power: the ``'power'`` stable function's exponent (default 0.5).
+      decay_fn: ``'1-sqrt'`` (default), ``'linear'``, ``'cosine'``, ``'power'``, ``'exp'`` or a callable.
+      decay_power: the ``'power'`` decay's exponent (default 0.5).
+      decay_ratio: the ``'exp'`` decay's final fraction, in (0, 1) (default 0.1).
+      warmup_t: warm-up length (default 0).
+      warmup_lr_init: the LR at step 0 of the warm-up (default 0.0).
+      t_in_epochs: whether ``t`` counts epochs or updates (default True).
+      noise_range_t: must be None (see the module docstring).
+
+    >>> from jaxsched.timm import WSDLRScheduler
+    >>> s = WSDLRScheduler(1.0, t_initial=6, decay_t=4, decay_fn="linear", warmup_t=2)
+    >>> [round(float(s(t)), 6) for t in range(10)]
+    [0.0, 0.5, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+    """
+
+    lr: LR = leaf(check=checks.lr)
+    t_initial: int = static(check=_t_initial)
+    decay_t: int = static(check=_t_initial)
+    lr_min: float = leaf(default=0.0, check=_nonneg)
+    stable_fn: str = static(default="constant", check=checks.choice("constant", "rsqrt", "power"))
+    stable_timescale: float | None = leaf(default=None, check=_opt_positive)
+    stable_power: float = leaf(default=0.5, check=_positive)
+    decay_fn: Any = static(default="1-sqrt", check=_decay_fn)
+    decay_power: float = leaf(default=0.5, check=_positive)
+    decay_ratio: float = leaf(default=0.1, check=checks.real)
+    warmup_t: int = static(default=0, check=_count)
+    warmup_lr_init: float = leaf(default=0.0, check=checks.real)
+    t_in_epochs: bool = static(default=True, check=checks.boolean)
+    noise_range_t: int | tuple | list | None = static(default=None, check=_noise)
+
+    warmup_prefix = True  # timm: the warm-up is always a prefix
+
+    def _validate(self) -> None:
+        c = "WSDLRScheduler"
+        if not self.decay_t <= self.t_initial:
+            raise ValueError(f"{c}: decay_t must be in (0, t_initial], got decay_t={self.decay_t!r} with "
+                             f"t_initial={self.t_initial!r}.")
+        if is_concrete(self.decay_ratio) and not 0.0 < self.decay_ratio < 1.0:
+            raise ValueError(f"{c}: decay_ratio must be in (0, 1), got decay_ratio={self.decay_ratio!r}.")
+        if self.stable_fn != "constant" and self.stable_timescale is None:
+            if self.warmup_t <= 0:
+                raise ValueError(
+                    f"{c}: stable_fn={self.stable_fn!r} requires a positive stable_timescale; it defaults to "
+                    f"warmup_t ({self.warmup_t}): set it explicitly when there is no warm-up.")
+            self._set("stable_timescale", float(self.warmup_t))
+
+    def _schedule(self, t, dtype):
+        lr, lr_min = arr(self.lr, dtype), arr(self.lr_min, dtype)
+        stable = lr
+        if self.stable_fn != "constant":
+            power = 0.5 if self.stable_fn == "rsqrt" else arr(self.stable_power, dtype)
+            stable = lr * jnp.power(1.0 + t.astype(dtype) / arr(self.stable_timescale, dtype), -power)
+            stable = jnp.maximum(stable, lr_min)
+        t_decay = t - (self.t_initial - self.decay_t)
+        frac = jnp.minimum(jnp.maximum(t_decay, 0), self.decay_t).astype(dtype) / self.decay_t
+        fn = self.decay_fn
+        if callable(fn):
+            decay = jnp.asarray(fn(frac), dtype)
+        elif fn == "linear":
+            decay = 1.0 - frac
+        elif fn == "1-sqrt":
+            decay = 1.0 - jnp.sqrt(frac)
+        elif fn == "cosine":
+            decay = cos_half(frac)
+        elif fn == "power":
+            decay = 1.0 - jnp.power(frac, arr(self.decay_power, dtype))
+        else:
+            r = arr(self.decay_ratio, dtype)
+            decay = (jnp.power(r, frac) - r) / (1.0 - r)
+        return jnp.where(t_decay <= 0, stable, lr_min + (stable - lr_min) * decay)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # the plateau
 
@@ -551,5 +654,5 @@ class PlateauLRScheduler(StatefulSchedule, name="timm.PlateauLRScheduler",
 #: timm's class name -> the jaxsched class.
 CLASSES: dict[str, type] = {
     c.__name__: c for c in (CosineLRScheduler, TanhLRScheduler, PolyLRScheduler, StepLRScheduler,
-                            MultiStepLRScheduler, PlateauLRScheduler)
+                            MultiStepLRScheduler, WSDLRScheduler, PlateauLRScheduler)
 }

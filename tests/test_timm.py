@@ -29,6 +29,8 @@ EXAMPLES = [
     jt.PolyLRScheduler(0.1, t_initial=25, power=1.5, lr_min=1e-4, cycle_limit=2, k_decay=0.5),
     jt.StepLRScheduler((0.1, 0.2), decay_t=2.4, decay_rate=0.97, warmup_t=3, warmup_lr_init=1e-3),
     jt.MultiStepLRScheduler(0.1, decay_t=[5, 12, 30], decay_rate=0.5, warmup_t=2, warmup_prefix=False),
+    jt.WSDLRScheduler((0.1, 0.05), t_initial=40, decay_t=10, lr_min=1e-4, stable_fn="power", stable_power=0.3,
+                      decay_fn="exp", decay_ratio=0.2, warmup_t=5, warmup_lr_init=1e-3, t_in_epochs=False),
     jt.PlateauLRScheduler(0.1, decay_rate=0.5, patience_t=2, threshold=1e-3, cooldown_t=1, warmup_t=3,
                           warmup_lr_init=1e-3, lr_min=1e-4, mode="min"),
 ]
@@ -106,6 +108,9 @@ def test_jit_and_vmap_over_the_lr(s):
     (lambda: jt.PlateauLRScheduler(0.1, decay_rate=1.0), r"decay_rate must be < 1.0"),
     (lambda: jt.PlateauLRScheduler(0.1, mode="best"), r"mode must be one of 'min', 'max'"),
     (lambda: jt.CosineLRScheduler(0.1, t_initial=10, noise_range_t=(1, 5)), r"noise_range_t must be None"),
+    (lambda: jt.WSDLRScheduler(0.1, t_initial=10, decay_t=11), r"decay_t must be in \(0, t_initial\]"),
+    (lambda: jt.WSDLRScheduler(0.1, t_initial=10, decay_t=5, stable_fn="rsqrt"), r"requires a positive stable_t"),
+    (lambda: jt.WSDLRScheduler(0.1, t_initial=10, decay_t=5, decay_fn="square"), r"decay_fn must be one of"),
 ])
 def test_validation_names_the_argument(make, match):
     with pytest.raises((ValueError, TypeError), match=match):
