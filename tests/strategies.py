@@ -454,6 +454,7 @@ def examples():
         ("timm.PolyLRScheduler", tm.PolyLRScheduler(0.1, t_initial=15, power=2.0, cycle_limit=2, cycle_decay=0.5)),
         ("timm.StepLRScheduler-groups", tm.StepLRScheduler(g2, decay_t=2.5, decay_rate=0.7, warmup_t=2)),
         ("timm.MultiStepLRScheduler", tm.MultiStepLRScheduler(0.1, decay_t=[3, 8], decay_rate=0.5)),
+        ("timm.WSDLRScheduler", tm.WSDLRScheduler(0.1, t_initial=20, decay_t=8, stable_fn="rsqrt", warmup_t=4)),
     ]
     return out
 
