@@ -10,7 +10,7 @@ table reports the median and the min-max over the repeats):
 
 * (a) ``trajectory``: all steps ``0..N-1`` of an ``N = 1,000,000``-step run in one jitted call, for every
   jaxsched schedule, next to its optax equivalent (the expert constructions of
-  ``/work/shared/reference/optax-and-peers.md`` section 2), a bare ``jnp.cos`` over the same steps and the
+  the project's ``shared/reference/optax-and-peers.md`` section 2), a bare ``jnp.cos`` over the same steps and the
   floor, writing ``N`` float32 values;
 * (b) ``compile``: ``jax.jit(f).lower(steps).compile()`` of the same functions, with JAX's caches cleared
   before every measurement;
@@ -138,7 +138,7 @@ class Case:
 
 def _case_table(n: int) -> dict[type, list[Case]]:
     """For each catalogued torch step scheduler, its cases for an ``n``-step run with the matching optax
-    constructions (the expert ones of ``/work/shared/reference/optax-and-peers.md`` section 2)."""
+    constructions (the expert ones of the project's ``shared/reference/optax-and-peers.md`` section 2)."""
     lr = 0.1
     q = max(n // 10, 1)
     warm = max(n // 100, 1)
