@@ -47,6 +47,7 @@ def cases(n: int) -> list[tuple[str, Any, str]]:
         ("keras.CosineDecay(warm-up)", jk.CosineDecay(0.0, decay_steps=n - warm, warmup_target=0.1,
                                                       warmup_steps=warm), "transcendental"),
         ("keras.CosineDecayRestarts(t_mul=2)", jk.CosineDecayRestarts(0.1, first_decay_steps=t0), "cycles"),
+        ("keras.CosineDecayRestarts(t_mul=3)", jk.CosineDecayRestarts(0.1, first_decay_steps=t0, t_mul=3.0), "cycles"),
         ("keras.CosineDecayRestarts(t_mul=1.5: table lookups)",
          jk.CosineDecayRestarts(0.1, first_decay_steps=t0, t_mul=1.5), "cycles"),
         ("keras.CosineDecayRestarts(t_mul=1, m_mul=0.9)",

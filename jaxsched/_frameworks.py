@@ -10,10 +10,12 @@ an exact integer part and a float64 offset, so float32 keeps its precision at la
 at those restarts; the parity tests check that every difference is one of them.
 
 Cost (``python -m benchmarks.schedules_frameworks``, 1M float32 steps, 2-core x86_64 CPU, shared, 2026-11-30):
-multipliers 1 (integer division) and 2 (a count of leading zeros) need no table lookup and stay within the
-cost benchmark's 2x of a bare cosine (1.33x and 1.34x for Keras' CosineDecayRestarts, 1.61x for timm's
-CosineLRScheduler with ``cycle_mul=2``). Any other multiplier reads the table with gathers, which XLA runs
-slowly on CPU: 9.4x a bare cosine for ``t_mul=1.5``, a known miss of that target.
+integer multipliers need no table lookup: 1 is an integer division, 2 a count of leading zeros, 3 and more the
+log estimate corrected by two exact integer comparisons (:func:`_integer_cycle`); they stay within the cost
+benchmark's 2x of a bare cosine (Keras' CosineDecayRestarts: 1.0-1.3x for ``t_mul`` 1 and 2, 1.84x for 3;
+timm's CosineLRScheduler with ``cycle_mul=2``: 1.3-1.6x). A fractional multiplier reads the float64 table with
+gathers, which XLA runs slowly on CPU: 5.5-9.4x a bare cosine for ``t_mul=1.5`` over three runs, a known miss
+of that target.
 """
 
 from __future__ import annotations
@@ -95,6 +97,11 @@ def cycle(e: Array, first: int, mul: float, limit: int | None, dtype) -> tuple[A
         if limit is not None:
             n = jnp.minimum(n, jnp.asarray(min(limit, top), e.dtype))
         return n, (e - start).astype(dtype), length
+    if float(mul).is_integer():
+        i, t_curr, t_i = _integer_cycle(e, first, int(mul), dtype)
+        if limit is not None:
+            i = jnp.minimum(i, jnp.asarray(min(limit, top), e.dtype))
+        return i, t_curr, t_i
     ceil, off, lengths = _table(first, mul, limit)
     # a sentinel start that no step reaches, so that est + 1 is always a valid index
     starts = jnp.asarray(np.append(np.minimum(ceil, top), top).astype(np.int64), int_dtype())
@@ -107,6 +114,38 @@ def cycle(e: Array, first: int, mul: float, limit: int | None, dtype) -> tuple[A
     i = jnp.clip(est + (e >= starts[est + 1]).astype(e.dtype), 0, last)
     t_curr = (e - starts[i]).astype(dtype) + jnp.asarray(off, dtype)[i]
     return i, t_curr, jnp.asarray(lengths, dtype)[i]
+
+
+def _integer_cycle(e: Array, first: int, m: int, dtype) -> tuple[Array, Array, Array]:
+    """:func:`cycle` for an integer multiplier ``m >= 3``, exact and without table lookups.
+
+    Cycle ``n`` starts at ``first * G(n)`` with ``G(n) = 1 + m + ... + m**(n-1)``. The log formula's estimate of
+    ``n`` is corrected by one exact integer comparison each way; ``G(n)`` is formed from the bits of ``n`` with
+    ``G(a + b) = G(a) + G(b) + (m - 1) G(a) G(b)``, whose terms never exceed the result (no overflow where the
+    start is a representable step; discarded branches may wrap).
+    """
+    top = int_max()
+    n_max = 0  # the last cycle that starts at a representable step
+    while first * ((m ** (n_max + 1) - 1) // (m - 1)) <= top:
+        n_max += 1
+    ftype = jnp.float64 if e.dtype == jnp.int64 else jnp.float32
+    est = jnp.floor(jnp.log1p(e.astype(ftype) * ((m - 1) / first)) * (1.0 / math.log(m)))
+    est = jnp.clip(est.astype(e.dtype), 0, n_max)
+    g = jnp.zeros_like(e)
+    bit = 0
+    while (1 << bit) <= n_max:
+        gb = jnp.asarray((m ** (1 << bit) - 1) // (m - 1), e.dtype)
+        g = jnp.where((est >> bit) & 1 == 1, g + gb + (m - 1) * g * gb, g)
+        bit += 1
+    late = e < first * g  # the estimate is one cycle late
+    est = jnp.where(late, est - 1, est)
+    g = jnp.where(late, div(g - 1, m), g)
+    g_next = m * g + 1
+    early = (est < n_max) & (e >= first * g_next)  # one cycle early
+    est = jnp.where(early, est + 1, est)
+    g = jnp.where(early, g_next, g)
+    length = (g.astype(dtype) * (m - 1) + 1.0) * first  # first * m ** est
+    return est, (e - first * g).astype(dtype), length
 
 
 def power_of(base, k: Array, dtype) -> Array:
