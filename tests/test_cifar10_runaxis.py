@@ -10,6 +10,8 @@ import pytest
 
 from benchmarks.cifar10 import run_axis, train
 
+pytestmark = pytest.mark.slow  # compiles and trains three formulations of a network (minutes on 2 CPU cores)
+
 
 @pytest.mark.parametrize("preset_name", ["smoke"])
 def test_batched_formulations_equal_the_sequential_runs(preset_name):
