@@ -103,15 +103,17 @@ def cycle(e: Array, first: int, mul: float, limit: int | None, dtype) -> tuple[A
             i = jnp.minimum(i, jnp.asarray(min(limit, top), e.dtype))
         return i, t_curr, t_i
     ceil, off, lengths = _table(first, mul, limit)
-    # a sentinel start that no step reaches, so that est + 1 is always a valid index
-    starts = jnp.asarray(np.append(np.minimum(ceil, top), top).astype(np.int64), int_dtype())
+    keep = ceil <= top  # cycles that start at a representable step
+    ceil, off, lengths = ceil[keep], off[keep], lengths[keep]
+    # a sentinel so that est + 1 is always a valid index (never compared: est < last guards it)
+    starts = jnp.asarray(np.append(ceil, top).astype(np.int64), int_dtype())
     last = len(ceil) - 1
     # estimate with the log formula (can be one cycle off), then correct with two exact integer comparisons
     ftype = jnp.float64 if e.dtype == jnp.int64 else jnp.float32
     x = e.astype(ftype) * ((mul - 1.0) / first)
     est = jnp.clip(jnp.floor(jnp.log1p(x) * (1.0 / math.log(mul))).astype(e.dtype), 0, last)
     est = jnp.clip(est - (e < starts[est]).astype(e.dtype), 0, last)
-    i = jnp.clip(est + (e >= starts[est + 1]).astype(e.dtype), 0, last)
+    i = est + ((est < last) & (e >= starts[est + 1])).astype(e.dtype)
     t_curr = (e - starts[i]).astype(dtype) + jnp.asarray(off, dtype)[i]
     return i, t_curr, jnp.asarray(lengths, dtype)[i]
 

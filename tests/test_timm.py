@@ -148,3 +148,39 @@ def test_plateau_needs_the_metric_and_runs_in_optax():
         sched.step(epoch, loss)
         ref.append(sched_opt.param_groups[0]["lr"])
     np.testing.assert_allclose(seen, ref, rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the cycle location shared by Keras' CosineDecayRestarts and timm's cycle schedulers
+
+
+def _exact_cycle(e: int, first: int, m):
+    from fractions import Fraction
+
+    i, start, m = 0, Fraction(0), Fraction(m)
+    while start + first * m**i <= e:
+        start += first * m**i
+        i += 1
+    return i, float(e - start), float(first * m**i)
+
+
+@pytest.mark.parametrize("x64", [False, True])
+@pytest.mark.parametrize("first, mul", [(1, 2.0), (5, 2.0), (1, 3.0), (2, 3.0), (7, 4.0), (3, 10.0), (1000, 3.0),
+                                        (1, 1.5), (4, 2.5)])
+def test_cycle_is_exact(first, mul, x64):
+    """Every step 0..1999, random steps and the largest step land in the exact cycle (rational arithmetic)."""
+    from jaxsched._frameworks import cycle
+
+    with jax.enable_x64(x64):
+        top = 2**63 - 1 if x64 else 2**31 - 1
+        rng = np.random.default_rng(first)
+        es = np.concatenate([np.arange(2000), rng.integers(0, top, 300), [top - 1, top]])
+        if not float(mul).is_integer():  # the table covers steps up to 2**53
+            es = es[es <= 2**53]
+        dtype = jnp.float64 if x64 else jnp.float32
+        i, t_curr, t_i = jax.jit(jax.vmap(lambda e: cycle(e, first, mul, None, dtype)))(jnp.asarray(es))
+        for k, e in enumerate(es.tolist()):
+            want = _exact_cycle(e, first, mul)
+            assert int(i[k]) == want[0], (e, int(i[k]), want)
+            assert abs(float(t_curr[k]) - want[1]) <= 2e-7 * max(want[2], 1.0), (e, float(t_curr[k]), want)
+            assert abs(float(t_i[k]) - want[2]) <= 2e-7 * want[2], (e, float(t_i[k]), want)
