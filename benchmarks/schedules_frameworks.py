@@ -60,6 +60,8 @@ def cases(n: int) -> list[tuple[str, Any, str]]:
         ("timm.PolyLRScheduler(power=0.5)", jt.PolyLRScheduler(0.1, t_initial=n), "transcendental"),
         ("timm.StepLRScheduler", jt.StepLRScheduler(0.1, decay_t=q, decay_rate=0.5, warmup_t=warm),
          "transcendental"),
+        ("timm.WSDLRScheduler(1-sqrt)", jt.WSDLRScheduler(0.1, t_initial=n - warm, decay_t=q, warmup_t=warm),
+         "transcendental"),
         ("timm.MultiStepLRScheduler", jt.MultiStepLRScheduler(0.1, decay_t=[3 * q, 6 * q, 9 * q], decay_rate=0.1),
          "transcendental"),
     ]

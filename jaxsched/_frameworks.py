@@ -9,13 +9,13 @@ so ``t >= start`` is an exact integer comparison) and the position inside the cy
 an exact integer part and a float64 offset, so float32 keeps its precision at large steps. The two differ only
 at those restarts; the parity tests check that every difference is one of them.
 
-Cost (``python -m benchmarks.schedules_frameworks``, 1M float32 steps, 2-core x86_64 CPU, shared, 2026-11-30):
-integer multipliers need no table lookup: 1 is an integer division, 2 a count of leading zeros, 3 and more the
-log estimate corrected by two exact integer comparisons (:func:`_integer_cycle`); they stay within the cost
-benchmark's 2x of a bare cosine (Keras' CosineDecayRestarts: 1.0-1.3x for ``t_mul`` 1 and 2, 1.84x for 3;
-timm's CosineLRScheduler with ``cycle_mul=2``: 1.3-1.6x). A fractional multiplier reads the float64 table with
-gathers, which XLA runs slowly on CPU: 5.5-9.4x a bare cosine for ``t_mul=1.5`` over three runs, a known miss
-of that target.
+Cost (``python -m benchmarks.schedules_frameworks``, 1M float32 steps, 2-core x86_64 CPU, shared and noisy,
+2026-11-30, three runs): multipliers 1 (an integer division) and 2 (a count of leading zeros) need no table
+lookup and stay within the cost benchmark's 2x of a bare cosine (Keras' CosineDecayRestarts 1.0-1.4x, timm's
+CosineLRScheduler with ``cycle_mul=2`` 1.3-1.6x). Integer multipliers from 3 (:func:`_integer_cycle`: the log
+estimate corrected by two exact integer comparisons, no table) measured 1.8x and 4.5x for ``t_mul=3``; a
+fractional multiplier reads the float64 table with gathers, which XLA runs slowly on CPU: 5.5-9.8x for
+``t_mul=1.5``. Both miss the target; exactness at the restarts was kept over speed.
 """
 
 from __future__ import annotations
