@@ -2,22 +2,28 @@
 
 ``jaxsched.<TorchName>(...)`` takes torch's arguments with the optimizer replaced by its initial LR;
 ``s(step)`` is the LR torch holds after ``step`` calls of ``scheduler.step()``, and ``s`` is an optax
-schedule as it stands.
+schedule as it stands. Metric-driven and running schedules are :class:`StatefulSchedule` values with optax's
+stateful-schedule protocol (``init``, ``update(state, value=...)``, ``__call__(state)``).
 """
 
-from ._base import REGISTRY as _REGISTRY
+from . import optim as optim
+from . import transformers as transformers
+from ._adapters import LinearWarmup as LinearWarmup
+from ._adapters import Offset as Offset
+from ._adapters import PerEpoch as PerEpoch
+from ._adapters import Running as Running
+from ._adapters import RunningState as RunningState
+from ._base import Affine as Affine
+from ._base import MultiplicativeSchedule as MultiplicativeSchedule
 from ._base import Schedule as Schedule
-from ._base import from_config as from_config
+from ._base import StatefulSchedule as StatefulSchedule
 from ._compose import ChainedScheduler as ChainedScheduler
-from ._compose import Running as Running
-from ._compose import RunningState as RunningState
 from ._compose import SequentialLR as SequentialLR
 from ._cyclic import CosineAnnealingWarmRestarts as CosineAnnealingWarmRestarts
 from ._cyclic import CyclicLR as CyclicLR
 from ._cyclic import OneCycleLR as OneCycleLR
-from ._cyclic import SWALR as SWALR
-from ._epochs import Offset as Offset
-from ._epochs import PerEpoch as PerEpoch
+from ._lr_find import LRFindResult as LRFindResult
+from ._lr_find import lr_find as lr_find
 from ._plateau import PlateauState as PlateauState
 from ._plateau import ReduceLROnPlateau as ReduceLROnPlateau
 from ._schedules import ConstantLR as ConstantLR
@@ -31,35 +37,38 @@ from ._schedules import PolynomialLR as PolynomialLR
 from ._schedules import StepLR as StepLR
 from ._spec import SpecError as SpecError
 from ._spec import parse_spec as parse_spec
+from ._swa import SWALR as SWALR
 from ._torch import from_torch as from_torch
-from . import optim as optim  # noqa: E402 - optax wiring helpers, jaxsched.optim.*
+from ._value import CATALOGUE as CATALOGUE
+from ._value import REGISTRY as REGISTRY
+from ._value import Value as Value
+from ._value import from_config as from_config
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
-#: The schedule classes that mirror a torch scheduler, by torch's name.
-SCHEDULES = {name: cls for name, cls in _REGISTRY.items()
-             if not name.startswith("_") and isinstance(cls, type) and issubclass(cls, Schedule)
-             and not getattr(cls, "_wrapper", False)}
-
-# Not torch schedulers, so outside SCHEDULES (their classes are in the registry: from_config/parse_spec).
-from . import transformers as transformers  # noqa: E402 - HF transformers' catalogue, jaxsched.transformers.*
-from ._lr_find import LRFindResult as LRFindResult  # noqa: E402
-from ._lr_find import lr_find as lr_find  # noqa: E402
-from ._warmup import LinearWarmup as LinearWarmup  # noqa: E402
+#: The step-schedule classes that mirror a torch scheduler, by torch's class name (ReduceLROnPlateau, which is
+#: metric-driven, is in CATALOGUE but not here).
+SCHEDULES = {path.rsplit(".", 1)[1]: cls for path, cls in CATALOGUE.items()
+             if path.startswith("torch.") and issubclass(cls, Schedule)}
 
 __all__ = [
+    "CATALOGUE",
+    "REGISTRY",
+    "SCHEDULES",
+    "Affine",
     "ChainedScheduler",
     "ConstantLR",
     "CosineAnnealingLR",
     "CosineAnnealingWarmRestarts",
     "CyclicLR",
     "ExponentialLR",
-    "LambdaLR",
     "LRFindResult",
+    "LambdaLR",
     "LinearLR",
     "LinearWarmup",
     "MultiStepLR",
     "MultiplicativeLR",
+    "MultiplicativeSchedule",
     "Offset",
     "OneCycleLR",
     "PerEpoch",
@@ -68,12 +77,13 @@ __all__ = [
     "ReduceLROnPlateau",
     "Running",
     "RunningState",
-    "SCHEDULES",
     "SWALR",
     "Schedule",
     "SequentialLR",
     "SpecError",
+    "StatefulSchedule",
     "StepLR",
+    "Value",
     "from_config",
     "from_torch",
     "lr_find",

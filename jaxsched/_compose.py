@@ -1,25 +1,18 @@
-"""SequentialLR, ChainedScheduler, and the running (stateful, O(1) per step) form of any schedule."""
+"""The composites: SequentialLR and ChainedScheduler."""
 
 from __future__ import annotations
 
-import dataclasses
-from typing import NamedTuple
+from typing import Sequence
 
-import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._base import (
-    Array,
-    Schedule,
-    _values_equal,
-    arr,
-    check_int,
-    float_dtype,
-    int_dtype,
-    schedule_class,
-)
-from ._schedules import MultiplicativeLR, _set
+from ._base import Affine, MultiplicativeSchedule, Schedule, StatefulSchedule, leaf, static
+from ._checks import check_int
+from ._numerics import Array, arr, int_dtype
+from ._schedules import MultiplicativeLR
+from ._swa import SWALR
+from ._value import _values_equal
 
 
 def _check_members(owner: str, schedulers) -> tuple:
@@ -34,11 +27,12 @@ def _check_members(owner: str, schedulers) -> tuple:
         )
     lr = None
     for i, s in enumerate(members):
-        if type(s).__name__ == "ReduceLROnPlateau":
+        if isinstance(s, StatefulSchedule):
             raise ValueError(
-                f"{owner}: {owner} does not support `ReduceLROnPlateau` scheduler as it requires additional "
-                f"kwargs to be specified when calling `step`, but got one at index {i} in the given schedulers "
-                f"sequence."
+                f"{owner}: {owner} does not support `{type(s).__name__}` scheduler as it "
+                + ("requires additional kwargs to be specified when calling `step`" if s.metric_driven
+                   else "carries its own state")
+                + f", but got one at index {i} in the given schedulers sequence."
             )
         if not isinstance(s, Schedule):
             raise TypeError(f"{owner}: {owner} at index {i} should be a jaxsched schedule, got {s!r}.")
@@ -55,7 +49,7 @@ def _check_members(owner: str, schedulers) -> tuple:
                 f"{owner}: {owner} expects all schedulers to belong to the same optimizer (the same initial "
                 f"lr), but schedulers[{i}] has lr={s._base!r} and schedulers[0] has lr={lr!r}."
             )
-    swalrs = [(i, s) for i, s in enumerate(members) if type(s).__name__ == "SWALR"]
+    swalrs = [(i, s) for i, s in enumerate(members) if isinstance(s, SWALR)]
     for i, s in swalrs[1:]:
         j, first = swalrs[0]
         if not _values_equal(s.swa_lr, first.swa_lr):
@@ -77,19 +71,22 @@ def _select(index: Array, values: list[Array]) -> Array:
 class _Composite(Schedule):
     """A schedule made of member schedules that share one optimizer (one initial LR)."""
 
-    schedulers: tuple
+    _positional = "schedulers"
+
+    @property
+    def _members(self) -> tuple[Schedule, ...]:
+        return getattr(self, "schedulers")
 
     @property
     def _base(self):
-        return self.schedulers[0]._base
+        return self._members[0]._base
 
     @property
     def num_groups(self):
-        return self.schedulers[0].num_groups
+        return self._members[0].num_groups
 
 
-@schedule_class
-class SequentialLR(_Composite):
+class SequentialLR(_Composite, mirrors="torch.optim.lr_scheduler.SequentialLR"):
     """Run ``schedulers`` one after another, switching at ``milestones``: torch's SequentialLR.
 
     At a milestone torch restarts the next schedule from its own index 0 (computed from the initial LR,
@@ -104,13 +101,10 @@ class SequentialLR(_Composite):
     [0.01, 0.04, 0.07, 0.1, 0.085355, 0.05, 0.014645, 0.0]
     """
 
-    schedulers: tuple
-    milestones: tuple
+    schedulers: Sequence[Schedule] = leaf()
+    milestones: Sequence[int] = static()
 
-    _leaves = ("schedulers",)
-    _positional = "schedulers"
-
-    def __post_init__(self):
+    def _validate(self):
         members = _check_members("SequentialLR", self.schedulers)
         ms = self.milestones
         if not hasattr(ms, "__iter__"):
@@ -124,8 +118,8 @@ class SequentialLR(_Composite):
             )
         if any(b < a for a, b in zip(ms, ms[1:])):
             raise ValueError(f"SequentialLR: milestones must be sorted (non-decreasing), got milestones={list(ms)!r}.")
-        _set(self, "schedulers", members)
-        _set(self, "milestones", ms)
+        self._set("schedulers", members)
+        self._set("milestones", ms)
 
     def _stage(self, e):
         if not self.milestones:
@@ -133,51 +127,41 @@ class SequentialLR(_Composite):
         ms = jnp.asarray(self.milestones, int_dtype())
         return jnp.sum(ms <= e[..., None], axis=-1, dtype=e.dtype)
 
-    def _value(self, e, dtype, stages: int | None = None):
+    def _get_closed_form_lr(self, e, dtype, stages: int | None = None):
         """The LR at ``e``, using only the first ``stages`` schedules (all by default)."""
         n = len(self.schedulers) if stages is None else stages
-        values = [self.schedulers[0]._value(e, dtype)]
+        values = [self.schedulers[0]._get_closed_form_lr(e, dtype)]
         for i, m in enumerate(self.milestones[: n - 1], start=1):
             s = self.schedulers[i]
             j = jnp.maximum(e - m, 0)
             if m == 0:  # switched to at construction: a fresh start from the initial LR
-                values.append(s._value(e, dtype))
+                values.append(s._get_closed_form_lr(e, dtype))
                 continue
             # the LR the optimizer held just before the milestone (earlier stages only)
-            prev = self._value(jnp.asarray(m - 1, int_dtype()), dtype, stages=i) if s._uses_prev else None
+            prev = self._get_closed_form_lr(jnp.asarray(m - 1, int_dtype()), dtype, stages=i) if s._uses_prev else None
             values.append(s._restart(prev, j, dtype))
         shape = jnp.broadcast_shapes(*(x.shape for x in values))
         values = [jnp.broadcast_to(v, shape) for v in values]
         return _select(jnp.minimum(self._stage(e), n - 1), values)
 
-    def _affine(self, e, dtype):
+    def _get_lr(self, e, dtype):
         As, Cs = [], []
         for i, s in enumerate(self.schedulers):
             m = 0 if i == 0 else self.milestones[i - 1]
-            A, C = s._affine(jnp.maximum(e - m, 1), dtype)
+            A, C = s._get_lr(jnp.maximum(e - m, 1), dtype)
             if i > 0 and m > 0:
-                A0, C0 = _restart_affine(s, dtype)
+                A0, C0 = s._restart_affine(dtype)
                 at = e == m
                 A, C = jnp.where(at, A0, A), jnp.where(at, C0, C)
             As.append(jnp.asarray(A, dtype))
             Cs.append(jnp.asarray(C, dtype))
         shape = jnp.broadcast_shapes(*(x.shape for x in As + Cs))
         stage = self._stage(e)
-        return (_select(stage, [jnp.broadcast_to(a, shape) for a in As]),
-                _select(stage, [jnp.broadcast_to(c, shape) for c in Cs]))
+        return Affine(_select(stage, [jnp.broadcast_to(a, shape) for a in As]),
+                      _select(stage, [jnp.broadcast_to(c, shape) for c in Cs]))
 
 
-def _restart_affine(s: Schedule, dtype):
-    """The restart at a milestone (index 0 of ``s``) as an affine map of the LR held before it."""
-    if isinstance(s, MultiplicativeLR):
-        return s._f(jnp.zeros((), int_dtype()), dtype), 0.0
-    if type(s).__name__ == "SWALR":
-        return s._init_affine(dtype)
-    return 0.0, s._restart(None, jnp.zeros((), int_dtype()), dtype)
-
-
-@schedule_class
-class ChainedScheduler(_Composite):
+class ChainedScheduler(_Composite, mirrors="torch.optim.lr_scheduler.ChainedScheduler"):
     """Step every schedule in turn on the same LR: torch's ChainedScheduler.
 
     torch's ChainedScheduler is sequential mutation of the optimizer's LR, not a product of schedules:
@@ -195,115 +179,46 @@ class ChainedScheduler(_Composite):
     [0.01, 0.009, 0.0081, 0.0729, 0.06561]
     """
 
-    schedulers: tuple
+    schedulers: Sequence[Schedule] = leaf()
 
-    _leaves = ("schedulers",)
-    _positional = "schedulers"
-
-    def __post_init__(self):
-        _set(self, "schedulers", _check_members("ChainedScheduler", self.schedulers))
+    def _validate(self):
+        self._set("schedulers", _check_members("ChainedScheduler", self.schedulers))
 
     @property
     def closed_form(self) -> bool:
         """Whether ``s(step)`` is O(1) (every member multiplicative with a closed-form factor)."""
         return all(
-            s._multiplicative and (not isinstance(s, MultiplicativeLR) or s.step_independent)
+            isinstance(s, MultiplicativeSchedule) and (not isinstance(s, MultiplicativeLR) or s.step_independent)
             for s in self.schedulers
         )
 
-    def _init_affine(self, dtype):
+    def _get_initial_lr(self, dtype):
         A, C = jnp.ones((), dtype), jnp.zeros((), dtype)
         for s in self.schedulers:
-            a, c = s._init_affine(dtype)
+            a, c = s._get_initial_lr(dtype)
             A, C = a * A, a * C + c
-        return A, C
+        return Affine(A, C)
 
-    def _affine(self, e, dtype):
+    def _get_lr(self, e, dtype):
         A, C = jnp.ones((), dtype), jnp.zeros((), dtype)
         for s in self.schedulers:
-            a, c = s._affine(e, dtype)
+            a, c = s._get_lr(e, dtype)
             A, C = a * A, a * C + c
-        return A, C
+        return Affine(A, C)
 
-    def _value(self, e, dtype):
+    def _get_closed_form_lr(self, e, dtype):
         b = arr(self._base, dtype)
         if self.closed_form:
             out = b
             for s in self.schedulers:
+                assert isinstance(s, MultiplicativeSchedule)
                 out = out * s._factor(e, dtype)
             return out
-        A0, C0 = self._init_affine(dtype)
+        A0, C0 = self._get_initial_lr(dtype)
         lr0 = A0 * b + C0
 
         def body(i, lr):
-            A, C = self._affine(i, dtype)
+            A, C = self._get_lr(i, dtype)
             return A * lr + C
 
         return lax.fori_loop(jnp.ones((), e.dtype), e + 1, body, jnp.broadcast_to(lr0, b.shape))
-
-
-# --------------------------------------------------------------------------------------------------------
-# the running form
-
-
-class RunningState(NamedTuple):
-    """State of :class:`Running`: torch's ``last_epoch`` and the LR the optimizer holds.
-
-    Attributes:
-      last_epoch: int array, the number of ``step()`` calls so far.
-      lr: float array, shape ``()`` or ``(G,)``.
-    """
-
-    last_epoch: Array
-    lr: Array
-
-
-@dataclasses.dataclass(frozen=True)
-class Running:
-    """Any schedule as an optax stateful schedule that carries the LR, with O(1) work per step.
-
-    torch computes most schedules by updating the LR it holds (``lr *= factor``). ``Running`` does the
-    same: ``init()`` gives the state at index 0, ``update(state)`` applies one ``scheduler.step()``,
-    ``running(state)`` is the LR. This is the form to use in a training step for schedules whose closed
-    form needs a loop (MultiplicativeLR with a step-dependent lambda, a ChainedScheduler with
-    non-multiplicative members). It follows ``optax.schedules.StatefulSchedule``, so
-    ``optax.inject_hyperparams(optax.sgd)(learning_rate=jaxsched.Running(s))`` works.
-
-    >>> import jax.numpy as jnp, jaxsched
-    >>> r = jaxsched.Running(jaxsched.MultiplicativeLR(0.1, lr_lambda=lambda e: jnp.where(e < 3, 0.5, 1.0)))
-    >>> st = r.init()
-    >>> out = []
-    >>> for _ in range(5):
-    ...     out.append(round(float(r(st)), 6)); st = r.update(st)
-    >>> out
-    [0.1, 0.05, 0.025, 0.025, 0.025]
-    """
-
-    schedule: Schedule
-
-    def __post_init__(self):
-        if not isinstance(self.schedule, Schedule):
-            raise TypeError(f"Running: schedule must be a jaxsched schedule, got schedule={self.schedule!r}.")
-
-    def init(self) -> RunningState:
-        dtype = float_dtype()
-        return RunningState(jnp.zeros((), int_dtype()), self.schedule._value(jnp.zeros((), int_dtype()), dtype))
-
-    def update(self, state: RunningState, **extra_args) -> RunningState:
-        del extra_args
-        e = state.last_epoch + 1
-        A, C = self.schedule._affine(e, state.lr.dtype)
-        return RunningState(e, (A * state.lr + C).astype(state.lr.dtype))
-
-    def __call__(self, state: RunningState, **extra_args) -> Array:
-        del extra_args
-        return state.lr
-
-
-def _running_from(children):
-    obj = object.__new__(Running)
-    object.__setattr__(obj, "schedule", children[0])
-    return obj
-
-
-jax.tree_util.register_pytree_node(Running, lambda r: ((r.schedule,), None), lambda _, c: _running_from(c))

@@ -1,4 +1,4 @@
-"""Schedules that set their own LRs or cycle: CyclicLR, OneCycleLR, CosineAnnealingWarmRestarts, SWALR."""
+"""Schedules that set their own LRs or cycle: CyclicLR, OneCycleLR, CosineAnnealingWarmRestarts."""
 
 from __future__ import annotations
 
@@ -8,29 +8,14 @@ from typing import Any, Union
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
-from ._base import (
-    Array,
-    Schedule,
-    arr,
-    as_step,
-    check_callable,
-    check_choice,
-    check_float,
-    check_lengths,
-    check_lr,
-    div,
-    float_dtype,
-    int_max,
-    int_pow,
-    map_steps,
-    mod,
-    per_group,
-    schedule_class,
-)
-from ._schedules import _call_groups, _set
+from . import _checks as checks
+from ._base import Schedule, leaf, static
+from ._checks import check_callable, check_choice, check_float, check_lengths
+from ._numerics import (Array, arr, as_step, cos_blend, cyclic_position, div, float_dtype, int_max, int_pow,
+                        map_steps, mod)
+from ._schedules import _call_groups
 
 LR = Union[float, tuple]
 
@@ -46,8 +31,7 @@ def _check_size(cls: str, name: str, value, *, allow_zero: bool):
     return value
 
 
-@schedule_class
-class CyclicLR(Schedule):
+class CyclicLR(Schedule, mirrors="torch.optim.lr_scheduler.CyclicLR"):
     """Cyclical learning rates (Smith, 2017): torch.optim.lr_scheduler.CyclicLR.
 
     The LR moves between ``base_lr`` and ``max_lr`` over cycles of ``step_size_up + step_size_down``
@@ -65,28 +49,25 @@ class CyclicLR(Schedule):
     [0.9, 0.85, 0.8, 0.833333]
     """
 
-    base_lr: LR
-    max_lr: LR
-    step_size_up: float = 2000
-    step_size_down: float | None = None
-    mode: str = "triangular"
-    gamma: float = 1.0
-    scale_fn: Any = None
-    scale_mode: str = "cycle"
-    cycle_momentum: bool = True
-    base_momentum: LR = 0.8
-    max_momentum: LR = 0.9
+    base_lr: LR = leaf(check=checks.lr)
+    max_lr: LR = leaf(check=checks.lr)
+    step_size_up: float = static(default=2000)
+    step_size_down: float | None = static(default=None)
+    mode: str = static(default="triangular")
+    gamma: float = leaf(default=1.0, check=checks.real)
+    scale_fn: Any = static(default=None)
+    scale_mode: str = static(default="cycle")
+    cycle_momentum: bool = static(default=True, check=checks.boolean)
+    base_momentum: LR = leaf(default=0.8, check=checks.group_real)
+    max_momentum: LR = leaf(default=0.9, check=checks.group_real)
 
-    _leaves = ("base_lr", "max_lr", "gamma", "base_momentum", "max_momentum")
     _positional = None
 
-    def __post_init__(self):
+    def _validate(self):
         c = "CyclicLR"
-        _set(self, "base_lr", check_lr(c, "base_lr", self.base_lr))
-        _set(self, "max_lr", check_lr(c, "max_lr", self.max_lr))
-        _set(self, "step_size_up", _check_size(c, "step_size_up", self.step_size_up, allow_zero=False))
+        self._set("step_size_up", _check_size(c, "step_size_up", self.step_size_up, allow_zero=False))
         if self.step_size_down is not None:
-            _set(self, "step_size_down", _check_size(c, "step_size_down", self.step_size_down, allow_zero=True))
+            self._set("step_size_down", _check_size(c, "step_size_down", self.step_size_down, allow_zero=True))
         if self.scale_fn is None:
             if self.mode not in ("triangular", "triangular2", "exp_range"):
                 raise ValueError(
@@ -95,22 +76,17 @@ class CyclicLR(Schedule):
                 )
         else:
             check_choice(c, "scale_mode", self.scale_mode, ("cycle", "iterations"))
-        g = check_float(c, "gamma", self.gamma)
+        g = self.gamma
         if self.scale_fn is None and self.mode == "exp_range" and not isinstance(g, jax.core.Tracer) \
                 and not 0.0 <= g <= 1.0:
             raise ValueError(
                 f"CyclicLR: gamma must be in [0, 1] for mode='exp_range' (the amplitude is gamma ** step; "
                 f"gamma > 1 overflows), got gamma={g!r}."
             )
-        _set(self, "gamma", g)
-        if not isinstance(self.cycle_momentum, bool):
-            raise TypeError(f"CyclicLR: cycle_momentum must be a bool, got cycle_momentum={self.cycle_momentum!r}.")
-        _set(self, "base_momentum", per_group(c, "base_momentum", self.base_momentum))
-        _set(self, "max_momentum", per_group(c, "max_momentum", self.max_momentum))
         groups = check_lengths(c, base_lr=self.base_lr, max_lr=self.max_lr, base_momentum=self.base_momentum,
                                max_momentum=self.max_momentum)
         if self.scale_fn is not None:
-            _set(self, "scale_fn", check_callable(c, "scale_fn", self.scale_fn, None))
+            self._set("scale_fn", check_callable(c, "scale_fn", self.scale_fn, None))
         del groups
 
     @property
@@ -132,21 +108,10 @@ class CyclicLR(Schedule):
             fall = (total - r).astype(dtype) / (down if down else 1)
             pos = jnp.where(r <= up, rise, fall)
         else:
-            # Non-integer step sizes. The cycle length is carried as hi + lo (hi its rounding to the compute
-            # dtype, lo the float64 remainder), so that e mod total stays exact to the last bits even in
-            # float32: fmod by hi is exact, and the n * lo correction is tiny.
-            hi = float(np.asarray(total, dtype))
-            lo = float(total - hi)
-            ef = e.astype(dtype)
-            r = lax.rem(ef, jnp.asarray(hi, dtype))
-            n = jnp.round((ef - r) / hi)
-            r = r - n * lo
-            wrap = r < 0
-            r = jnp.where(wrap, r + hi + lo, r)
-            n = jnp.where(wrap, n - 1, n)
-            left = (hi - r) + lo
-            pos = jnp.where(r <= up, r / up, left / (down if down else 1.0))
-            k = n.astype(e.dtype)
+            # Non-integer step sizes: torch decides the cycle in float64 (floor(1 + e / total)), which at a
+            # boundary can differ from exact arithmetic; cyclic_position reproduces its decisions exactly.
+            cycle, pos = cyclic_position(e, float(up), float(total), dtype)
+            k = cycle - 1
         if self.scale_fn is not None:
             arg = (k + 1) if self.scale_mode == "cycle" else e
             amp = _call_groups(self.scale_fn, arg, dtype, None)
@@ -158,7 +123,7 @@ class CyclicLR(Schedule):
             amp = int_pow(self.gamma, e, dtype)
         return pos * amp
 
-    def _value(self, e, dtype):
+    def _get_closed_form_lr(self, e, dtype):
         b, m = arr(self.base_lr, dtype), arr(self.max_lr, dtype)
         return b + (m - b) * self._scale(e, dtype)
 
@@ -180,8 +145,7 @@ class CyclicLR(Schedule):
         )
 
 
-@schedule_class
-class OneCycleLR(Schedule):
+class OneCycleLR(Schedule, mirrors="torch.optim.lr_scheduler.OneCycleLR"):
     """The 1cycle policy (Smith & Topin, 2018): torch.optim.lr_scheduler.OneCycleLR.
 
     Index 0 is ``max_lr / div_factor``; the peak is at ``pct_start * total_steps - 1`` (optax's
@@ -198,35 +162,34 @@ class OneCycleLR(Schedule):
     [0.95, 0.9, 0.85]
     """
 
-    max_lr: LR
-    total_steps: int | None = None
-    epochs: int | None = None
-    steps_per_epoch: int | None = None
-    pct_start: float = 0.3
-    anneal_strategy: str = "cos"
-    cycle_momentum: bool = True
-    base_momentum: LR = 0.85
-    max_momentum: LR = 0.95
-    div_factor: float = 25.0
-    final_div_factor: float = 1e4
-    three_phase: bool = False
+    max_lr: LR = leaf(check=checks.lr)
+    total_steps: int | None = static(default=None)
+    epochs: int | None = static(default=None)
+    steps_per_epoch: int | None = static(default=None)
+    pct_start: float = static(default=0.3)
+    anneal_strategy: str = static(default="cos", check=checks.choice("cos", "linear"))
+    cycle_momentum: bool = static(default=True, check=checks.boolean)
+    base_momentum: LR = leaf(default=0.85, check=checks.group_real)
+    max_momentum: LR = leaf(default=0.95, check=checks.group_real)
+    div_factor: float = leaf(default=25.0, check=checks.real)
+    final_div_factor: float = leaf(default=1e4, check=checks.real)
+    three_phase: bool = static(default=False, check=checks.boolean)
 
-    _leaves = ("max_lr", "base_momentum", "max_momentum", "div_factor", "final_div_factor")
     _positional = None
 
-    def __post_init__(self):
+    def _validate(self):
         c = "OneCycleLR"
         if self.total_steps is not None:
             t = self.total_steps
             if isinstance(t, bool) or not isinstance(t, numbers.Integral) or t <= 0:
                 raise ValueError(f"OneCycleLR: Expected positive integer total_steps, but got total_steps={t!r}.")
-            _set(self, "total_steps", int(t))
+            self._set("total_steps", int(t))
         elif self.epochs is not None and self.steps_per_epoch is not None:
             for name in ("epochs", "steps_per_epoch"):
                 v = getattr(self, name)
                 if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
                     raise ValueError(f"OneCycleLR: Expected positive integer {name}, but got {name}={v!r}.")
-                _set(self, name, int(v))
+                self._set(name, int(v))
         else:
             raise ValueError(
                 "OneCycleLR: You must define either total_steps OR (epochs AND steps_per_epoch), got "
@@ -235,18 +198,10 @@ class OneCycleLR(Schedule):
         p = self.pct_start
         if isinstance(p, bool) or not isinstance(p, float) or not 0.0 <= p <= 1.0:
             raise ValueError(f"OneCycleLR: Expected float between 0 and 1 pct_start, but got pct_start={p!r}.")
-        check_choice(c, "anneal_strategy", self.anneal_strategy, ("cos", "linear"))
-        for name in ("cycle_momentum", "three_phase"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"OneCycleLR: {name} must be a bool, got {name}={getattr(self, name)!r}.")
-        _set(self, "max_lr", check_lr(c, "max_lr", self.max_lr))
-        _set(self, "base_momentum", per_group(c, "base_momentum", self.base_momentum))
-        _set(self, "max_momentum", per_group(c, "max_momentum", self.max_momentum))
         for name in ("div_factor", "final_div_factor"):
-            v = check_float(c, name, getattr(self, name))
+            v = getattr(self, name)
             if not isinstance(v, jax.core.Tracer) and v <= 0:
                 raise ValueError(f"OneCycleLR: {name} must be > 0 (the LR is divided by it), got {name}={v!r}.")
-            _set(self, name, v)
         check_lengths(c, max_lr=self.max_lr, base_momentum=self.base_momentum, max_momentum=self.max_momentum)
         ends = self._ends
         starts = (0.0,) + ends[:-1]
@@ -314,7 +269,7 @@ class OneCycleLR(Schedule):
             return dst + (src - dst) * (c * c)
         return (dst - src) * pct + src
 
-    def _value(self, e, dtype):
+    def _get_closed_form_lr(self, e, dtype):
         hi = arr(self.max_lr, dtype)
         init = hi / arr(self.div_factor, dtype)
         low = init / arr(self.final_div_factor, dtype)
@@ -341,8 +296,7 @@ class OneCycleLR(Schedule):
         )
 
 
-@schedule_class
-class CosineAnnealingWarmRestarts(Schedule):
+class CosineAnnealingWarmRestarts(Schedule, mirrors="torch.optim.lr_scheduler.CosineAnnealingWarmRestarts"):
     """SGDR (Loshchilov & Hutter, 2017): torch.optim.lr_scheduler.CosineAnnealingWarmRestarts.
 
     ``eta_min + (lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2`` with restarts after ``T_0``,
@@ -355,28 +309,25 @@ class CosineAnnealingWarmRestarts(Schedule):
     [0.1, 0.075, 0.025, 0.1, 0.093301]
     """
 
-    lr: LR
-    T_0: int
-    T_mult: int = 1
-    eta_min: float = 0.0
+    lr: LR = leaf(check=checks.lr)
+    T_0: int = static()
+    T_mult: int = static(default=1)
+    eta_min: float = leaf(default=0.0)
 
-    _leaves = ("lr", "eta_min")
-
-    def __post_init__(self):
+    def _validate(self):
         c = "CosineAnnealingWarmRestarts"
-        _set(self, "lr", check_lr(c, "lr", self.lr))
         t0 = self.T_0
         if isinstance(t0, bool) or not isinstance(t0, numbers.Integral) or t0 <= 0:
             raise ValueError(f"{c}: Expected positive integer T_0, but got T_0={t0!r}.")
         tm = self.T_mult
         if isinstance(tm, bool) or not isinstance(tm, numbers.Integral) or tm < 1:
             raise ValueError(f"{c}: Expected integer T_mult >= 1, but got T_mult={tm!r}.")
-        _set(self, "T_0", int(t0))
-        _set(self, "T_mult", int(tm))
+        self._set("T_0", int(t0))
+        self._set("T_mult", int(tm))
         eta = self.eta_min
         if isinstance(eta, bool) or not isinstance(eta, (numbers.Real, jax.Array)):
             raise ValueError(f"{c}: Expected float or int eta_min, but got eta_min={eta!r} of type {type(eta)}.")
-        _set(self, "eta_min", check_float(c, "eta_min", eta))
+        self._set("eta_min", check_float(c, "eta_min", eta))
 
     def _cycle(self, e):
         """``(T_cur, T_i)`` as integer arrays."""
@@ -415,87 +366,8 @@ class CosineAnnealingWarmRestarts(Schedule):
         est = jnp.clip(est, 0, len(starts) - 2)
         return e - S[est], L[est]
 
-    def _value(self, e, dtype):
+    def _get_closed_form_lr(self, e, dtype):
         b, eta = arr(self.lr, dtype), arr(self.eta_min, dtype)
         t_cur, t_i = self._cycle(e)
-        # cos(pi T_cur / (2 T_i)) written as sin(pi (T_i - T_cur) / (2 T_i)): accurate near the minimum
-        c = jnp.sin(jnp.pi * ((t_i - t_cur).astype(dtype) / t_i.astype(dtype)) / 2)
-        return eta + (b - eta) * (c * c)
-
-
-@schedule_class
-class SWALR(Schedule):
-    """Anneal to ``swa_lr`` over ``anneal_epochs`` steps: torch.optim.swa_utils.SWALR.
-
-    ``lr_e = swa_lr * a(e) + lr * (1 - a(e))`` with ``a`` the cosine (``(1 - cos(pi t)) / 2``) or linear
-    ramp of ``t = e / anneal_epochs``, then ``swa_lr``. ``lr`` is the LR the optimizer holds when SWALR is
-    created; after a SequentialLR milestone SWALR anneals from whatever LR the previous schedule left.
-
-    >>> import jaxsched
-    >>> s = jaxsched.SWALR(0.1, swa_lr=0.01, anneal_epochs=4, anneal_strategy="linear")
-    >>> [round(float(s(k)), 6) for k in range(6)]
-    [0.1, 0.0775, 0.055, 0.0325, 0.01, 0.01]
-    """
-
-    lr: LR
-    swa_lr: LR
-    anneal_epochs: int = 10
-    anneal_strategy: str = "cos"
-
-    _leaves = ("lr", "swa_lr")
-    _uses_prev = True
-
-    def __post_init__(self):
-        c = "SWALR"
-        _set(self, "lr", check_lr(c, "lr", self.lr))
-        _set(self, "swa_lr", check_lr(c, "swa_lr", self.swa_lr))
-        check_lengths(c, lr=self.lr, swa_lr=self.swa_lr)
-        check_choice(c, "anneal_strategy", self.anneal_strategy, ("cos", "linear"))
-        a = self.anneal_epochs
-        if isinstance(a, bool) or not isinstance(a, numbers.Integral) or a < 0:
-            raise ValueError(f"SWALR: anneal_epochs must be equal or greater than 0, got anneal_epochs={a!r}.")
-        _set(self, "anneal_epochs", int(a))
-
-    def _ramp(self, t):
-        """``(alpha, 1 - alpha)`` at ``t``, the second computed directly (no cancellation near alpha = 1)."""
-        if self.anneal_strategy == "cos":
-            end = t >= 1.0  # exactly (1, 0) there, as torch's (1 - cos(pi)) / 2 is
-            a = jnp.where(end, 1.0, jnp.sin(jnp.pi * t / 2) ** 2)
-            return a, jnp.where(end, 0.0, jnp.cos(jnp.pi * t / 2) ** 2)
-        return t, 1.0 - t
-
-    def _t(self, step, dtype):
-        """torch's interpolation time at its step counter ``step`` (``_step_count - 1``)."""
-        A = self.anneal_epochs
-        if A == 0:
-            step = jnp.maximum(step, 1)
-        return jnp.clip(step.astype(dtype) / max(1, A), 0.0, 1.0)
-
-    def _anneal(self, start, j, dtype):
-        a, rest = self._ramp(self._t(j, dtype))
-        return arr(self.swa_lr, dtype) * a + start * rest
-
-    def _value(self, e, dtype):
-        return self._anneal(arr(self.lr, dtype), e, dtype)
-
-    def _restart(self, prev, j, dtype):
-        return self._anneal(prev, j, dtype)
-
-    def _init_affine(self, dtype):
-        if self.anneal_epochs == 0:
-            return 0.0, arr(self.swa_lr, dtype)
-        return 1.0, 0.0
-
-    def _affine(self, e, dtype):
-        # torch inverts its previous interpolation to recover the start LR, L0 = (lr - a' swa) / (1 - a'),
-        # then interpolates again, swa a + L0 (1 - a): that is lr_new = swa + A (lr - swa) with
-        # A = (1 - a) / (1 - a'), and just swa once a' == 1 (the annealing is over).
-        swa = arr(self.swa_lr, dtype)
-        A_ep = self.anneal_epochs
-        step = jnp.maximum(e, 1) if A_ep == 0 else e
-        done = (step - 1) >= max(1, A_ep)
-        _, rest_prev = self._ramp(self._t(step - 1, dtype) if A_ep else
-                                  jnp.clip((step - 1).astype(dtype), 0.0, 1.0))
-        _, rest = self._ramp(self._t(e, dtype))
-        A = jnp.where(done, 0.0, rest / jnp.where(done, 1.0, rest_prev))
-        return A, swa * (1.0 - A)
+        # lr * cos^2 + eta_min * sin^2 of pi T_cur / (2 T_i), each square accurate relative to itself
+        return cos_blend(b, eta, t_cur, t_i, dtype)

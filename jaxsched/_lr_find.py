@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ._base import check_float, check_int
+from ._checks import check_float, check_int
 from ._schedules import ExponentialLR
 
 #: the same install hint as ``jaxsched plot`` (jaxsched.plot.MATPLOTLIB_HINT)

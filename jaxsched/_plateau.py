@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import NamedTuple, Union
 
 import jax
 import jax.numpy as jnp
 
-from ._base import (
-    REGISTRY,
-    Array,
-    _fmt,
-    _hashable,
-    _leaf_key,
-    _to_json,
-    _values_equal,
-    arr,
-    check_choice,
-    check_float,
-    check_int,
-    check_lr,
-    float_dtype,
-    int_dtype,
-    per_group,
-)
+from . import _checks as checks
+from ._base import StatefulSchedule, leaf, static
+from ._numerics import Array, arr, float_dtype, int_dtype
 
 LR = Union[float, tuple]
 
@@ -49,8 +34,7 @@ class PlateauState(NamedTuple):
     lr: Array
 
 
-@dataclasses.dataclass(frozen=True, eq=False, repr=False)
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(StatefulSchedule, mirrors="torch.optim.lr_scheduler.ReduceLROnPlateau"):
     """Cut the LR by ``factor`` when a metric stops improving: torch.optim.lr_scheduler.ReduceLROnPlateau.
 
     The configuration is an immutable value; the state is a :class:`PlateauState` pytree. It follows
@@ -106,26 +90,24 @@ class ReduceLROnPlateau:
     [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05, 0.025, 0.025]
     """
 
-    lr: LR
-    mode: str = "min"
-    factor: float = 0.1
-    patience: int = 10
-    threshold: float = 1e-4
-    threshold_mode: str = "rel"
-    cooldown: int = 0
-    min_lr: LR = 0.0
-    eps: float = 1e-8
+    lr: LR = leaf(check=checks.lr)
+    mode: str = static(default="min", check=checks.choice("min", "max"))
+    factor: float = leaf(default=0.1, check=checks.real)
+    patience: int = static(default=10, check=checks.integer(rule="an integer"))
+    threshold: float = leaf(default=1e-4, check=checks.real)
+    threshold_mode: str = static(default="rel", check=checks.choice("rel", "abs"))
+    cooldown: int = static(default=0, check=checks.integer(rule="an integer"))
+    min_lr: LR = leaf(default=0.0, check=checks.group_real)
+    eps: float = leaf(default=1e-8, check=checks.real)
 
-    _leaves = ("lr", "factor", "threshold", "min_lr", "eps")
+    _positional = "lr"
 
-    def __post_init__(self):
+    def _validate(self):
         c = "ReduceLROnPlateau"
-        factor = check_float(c, "factor", self.factor)
+        factor = self.factor
         if not isinstance(factor, jax.core.Tracer) and factor >= 1.0:
             raise ValueError(f"{c}: factor must be < 1.0 (Factor should be < 1.0.), got factor={factor!r}.")
-        _set(self, "factor", factor)
-        _set(self, "lr", check_lr(c, "lr", self.lr))
-        min_lr = per_group(c, "min_lr", self.min_lr)
+        min_lr = self.min_lr
         if isinstance(min_lr, tuple):
             if isinstance(self.lr, tuple) and len(min_lr) != len(self.lr):
                 raise ValueError(
@@ -133,21 +115,9 @@ class ReduceLROnPlateau:
                     f"{len(min_lr)} (min_lr={min_lr!r})."
                 )
             if not isinstance(self.lr, tuple):
-                _set(self, "lr", (self.lr,) * len(min_lr))
-        _set(self, "min_lr", min_lr)
-        check_choice(c, "mode", self.mode, ("min", "max"))
-        check_choice(c, "threshold_mode", self.threshold_mode, ("rel", "abs"))
-        _set(self, "patience", check_int(c, "patience", self.patience, rule="an integer"))
-        _set(self, "cooldown", check_int(c, "cooldown", self.cooldown, rule="an integer"))
-        _set(self, "threshold", check_float(c, "threshold", self.threshold))
-        _set(self, "eps", check_float(c, "eps", self.eps))
+                self._set("lr", (self.lr,) * len(min_lr))
 
     # -- the stateful-schedule protocol --------------------------------------------------------------------
-
-    @property
-    def num_groups(self) -> int | None:
-        """Number of parameter groups (``None``: a single scalar LR)."""
-        return len(self.lr) if isinstance(self.lr, tuple) else None
 
     def init(self) -> PlateauState:
         """The state right after ``ReduceLROnPlateau(optimizer, ...)``: the LR is unchanged."""
@@ -201,54 +171,3 @@ class ReduceLROnPlateau:
         cooldown = jnp.where(reduce, jnp.asarray(self.cooldown, cooldown.dtype), cooldown)
         bad = jnp.where(reduce, jnp.zeros_like(bad), bad)
         return PlateauState(best, bad, cooldown, state.last_epoch + one, lr.astype(state.lr.dtype))
-
-    # -- value semantics -----------------------------------------------------------------------------------
-
-    def to_config(self) -> dict:
-        """A JSON-serialisable description: ``{"name": "ReduceLROnPlateau", "args": {...}}``."""
-        return {"name": "ReduceLROnPlateau",
-                "args": {f.name: _to_json("ReduceLROnPlateau", f.name, getattr(self, f.name))
-                         for f in dataclasses.fields(self)}}
-
-    def __repr__(self) -> str:
-        parts = [_fmt(self.lr)] + [f"{f.name}={_fmt(getattr(self, f.name))}" for f in dataclasses.fields(self)
-                                   if f.name != "lr"]
-        return f"ReduceLROnPlateau({', '.join(parts)})"
-
-    def __eq__(self, other) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return all(_values_equal(getattr(self, f.name), getattr(other, f.name)) for f in dataclasses.fields(self))
-
-    def __hash__(self) -> int:
-        return hash(("ReduceLROnPlateau",) + tuple(
-            _leaf_key(getattr(self, f.name)) if f.name in self._leaves else _hashable(getattr(self, f.name))
-            for f in dataclasses.fields(self)))
-
-
-def _set(obj, name, value):
-    object.__setattr__(obj, name, value)
-
-
-def _flatten(p):
-    leaves = ReduceLROnPlateau._leaves
-    names = [f.name for f in dataclasses.fields(ReduceLROnPlateau)]
-    children = [(jax.tree_util.GetAttrKey(n), getattr(p, n)) for n in leaves]
-    aux = tuple(getattr(p, n) for n in names if n not in leaves)
-    return children, aux
-
-
-def _unflatten(aux, children):
-    leaves = ReduceLROnPlateau._leaves
-    statics = [f.name for f in dataclasses.fields(ReduceLROnPlateau) if f.name not in leaves]
-    obj = object.__new__(ReduceLROnPlateau)
-    for n, v in zip(statics, aux):
-        _set(obj, n, v)
-    for n, v in zip(leaves, children):
-        _set(obj, n, v)
-    return obj
-
-
-jax.tree_util.register_pytree_with_keys(ReduceLROnPlateau, _flatten, _unflatten)
-# from_config and parse_spec find it by name; jaxsched.SCHEDULES lists only step -> LR schedules.
-REGISTRY["ReduceLROnPlateau"] = ReduceLROnPlateau  # type: ignore[assignment]

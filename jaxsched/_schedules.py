@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Union
+from typing import Any, Sequence, Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ._base import (
-    Array,
-    Schedule,
-    arr,
-    check_callable,
-    check_float,
-    check_int,
-    check_lr,
-    div,
-    host,
-    mod,
-    int_dtype,
-    int_pow,
-    is_concrete,
-    schedule_class,
-)
+from . import _checks as checks
+from ._base import Affine, MultiplicativeSchedule, Schedule, leaf, static
+from ._checks import check_callable, check_int
+from ._numerics import Array, arr, cos_blend, div, host, int_dtype, int_pow, is_concrete, mod
 
 LR = Union[float, tuple]
-
-
-def _set(obj, name, value):
-    object.__setattr__(obj, name, value)
 
 
 def _call_groups(fn, e: Array, dtype, groups: int | None) -> Array:
@@ -55,8 +39,7 @@ def _const_in_step(fn) -> bool:
     return True
 
 
-@schedule_class
-class LambdaLR(Schedule):
+class LambdaLR(Schedule, mirrors="torch.optim.lr_scheduler.LambdaLR"):
     """``lr_e = lr * lr_lambda(e)``: torch.optim.lr_scheduler.LambdaLR.
 
     ``lr_lambda`` receives the step as a traced integer array and must be written with ``jax.numpy``
@@ -72,25 +55,21 @@ class LambdaLR(Schedule):
     [0.025, 0.05, 0.075, 0.1, 0.1]
     """
 
-    lr: LR
-    lr_lambda: Any
+    lr: LR = leaf(check=checks.lr)
+    lr_lambda: Any = static()
 
-    _leaves = ("lr",)
-
-    def __post_init__(self):
-        _set(self, "lr", check_lr("LambdaLR", "lr", self.lr))
+    def _validate(self):
         groups = self.num_groups
         if isinstance(self.lr_lambda, (list, tuple)) and groups is None:
             groups = len(self.lr_lambda)
-            _set(self, "lr", (self.lr,) * groups)
-        _set(self, "lr_lambda", check_callable("LambdaLR", "lr_lambda", self.lr_lambda, groups))
+            self._set("lr", (self.lr,) * groups)
+        self._set("lr_lambda", check_callable("LambdaLR", "lr_lambda", self.lr_lambda, groups))
 
-    def _value(self, e, dtype):
+    def _get_closed_form_lr(self, e, dtype):
         return arr(self.lr, dtype) * _call_groups(self.lr_lambda, e, dtype, self.num_groups)
 
 
-@schedule_class
-class MultiplicativeLR(Schedule):
+class MultiplicativeLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler.MultiplicativeLR"):
     """``lr_e = lr * prod_{j=1..e} lr_lambda(j)``: torch.optim.lr_scheduler.MultiplicativeLR.
 
     torch multiplies the current LR by ``lr_lambda(e)`` at every step and never evaluates ``lr_lambda(0)``.
@@ -104,20 +83,17 @@ class MultiplicativeLR(Schedule):
     [0.1, 0.09, 0.081, 0.0729]
     """
 
-    lr: LR
-    lr_lambda: Any
+    lr: LR = leaf(check=checks.lr)
+    lr_lambda: Any = static()
 
-    _leaves = ("lr",)
-    _multiplicative = True
     _uses_prev = True
 
-    def __post_init__(self):
-        _set(self, "lr", check_lr("MultiplicativeLR", "lr", self.lr))
+    def _validate(self):
         groups = self.num_groups
         if isinstance(self.lr_lambda, (list, tuple)) and groups is None:
             groups = len(self.lr_lambda)
-            _set(self, "lr", (self.lr,) * groups)
-        _set(self, "lr_lambda", check_callable("MultiplicativeLR", "lr_lambda", self.lr_lambda, groups))
+            self._set("lr", (self.lr,) * groups)
+        self._set("lr_lambda", check_callable("MultiplicativeLR", "lr_lambda", self.lr_lambda, groups))
 
     @functools.cached_property
     def step_independent(self) -> bool:
@@ -157,19 +133,22 @@ class MultiplicativeLR(Schedule):
     def _factor(self, e, dtype):
         return self._product(e, dtype)
 
-    def _value(self, e, dtype):
+    def _get_closed_form_lr(self, e, dtype):
         return arr(self.lr, dtype) * self._product(e, dtype)
 
-    def _init_affine(self, dtype):
-        return 1.0, 0.0
+    def _get_initial_lr(self, dtype):
+        return Affine(1.0, 0.0)
 
-    def _affine(self, e, dtype):
-        return self._f(e, dtype), 0.0
+    def _get_lr(self, e, dtype):
+        return Affine(self._f(e, dtype), 0.0)
 
     def _restart(self, prev, j, dtype):
         # At a SequentialLR milestone torch has no closed form for MultiplicativeLR: it applies f(0) to the
         # LR the optimizer holds, then keeps multiplying.
         return prev * self._f(jnp.zeros((), int_dtype()), dtype) * self._product(j, dtype)
+
+    def _restart_affine(self, dtype):
+        return Affine(self._f(jnp.zeros((), int_dtype()), dtype), 0.0)
 
 
 def _float_pow(x: Array, k: Array, dtype) -> Array:
@@ -180,8 +159,7 @@ def _float_pow(x: Array, k: Array, dtype) -> Array:
     return jnp.where((x < 0) & (k % 2 == 1), -mag, mag)
 
 
-@schedule_class
-class StepLR(Schedule):
+class StepLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler.StepLR"):
     """``lr_e = lr * gamma ** (e // step_size)``: torch.optim.lr_scheduler.StepLR.
 
     >>> import jaxsched
@@ -190,36 +168,24 @@ class StepLR(Schedule):
     [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025]
     """
 
-    lr: LR
-    step_size: int
-    gamma: float = 0.1
-
-    _leaves = ("lr", "gamma")
-    _multiplicative = True
-
-    def __post_init__(self):
-        _set(self, "lr", check_lr("StepLR", "lr", self.lr))
-        _set(self, "step_size", check_int("StepLR", "step_size", self.step_size, minimum=1,
-                                          rule="a positive integer (torch raises ZeroDivisionError on the "
-                                               "first step for 0)"))
-        _set(self, "gamma", check_float("StepLR", "gamma", self.gamma))
+    lr: LR = leaf(check=checks.lr)
+    step_size: int = static(check=checks.integer(
+        1, "a positive integer (torch raises ZeroDivisionError on the first step for 0)"))
+    gamma: float = leaf(default=0.1, check=checks.real)
 
     def _factor(self, e, dtype):
         return int_pow(self.gamma, div(e, self.step_size), dtype)
 
-    def _value(self, e, dtype):
-        return arr(self.lr, dtype) * self._factor(e, dtype)
 
-    def _init_affine(self, dtype):
-        return 1.0, 0.0
+    def _get_initial_lr(self, dtype):
+        return Affine(1.0, 0.0)
 
-    def _affine(self, e, dtype):
+    def _get_lr(self, e, dtype):
         decay = mod(e, self.step_size) == 0
-        return jnp.where(decay, arr(self.gamma, dtype), jnp.ones((), dtype)), 0.0
+        return Affine(jnp.where(decay, arr(self.gamma, dtype), jnp.ones((), dtype)), 0.0)
 
 
-@schedule_class
-class MultiStepLR(Schedule):
+class MultiStepLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler.MultiStepLR"):
     """``lr_e = lr * gamma ** #{m in milestones : m <= e}``: torch.optim.lr_scheduler.MultiStepLR.
 
     Milestones may repeat (torch counts them: a milestone listed twice decays by ``gamma ** 2``) and need
@@ -231,22 +197,17 @@ class MultiStepLR(Schedule):
     [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
     """
 
-    lr: LR
-    milestones: tuple
-    gamma: float = 0.1
+    lr: LR = leaf(check=checks.lr)
+    milestones: Sequence[int] = static()
+    gamma: float = leaf(default=0.1, check=checks.real)
 
-    _leaves = ("lr", "gamma")
-    _multiplicative = True
-
-    def __post_init__(self):
-        _set(self, "lr", check_lr("MultiStepLR", "lr", self.lr))
+    def _validate(self):
         ms = self.milestones
         if isinstance(ms, (int, float)) or not hasattr(ms, "__iter__"):
             raise TypeError(f"MultiStepLR: milestones must be a list of integers, got milestones={ms!r}.")
         ms = tuple(check_int("MultiStepLR", f"milestones[{i}]", m, minimum=0,
                              rule=">= 0 (steps are counted from 0)") for i, m in enumerate(ms))
-        _set(self, "milestones", ms)
-        _set(self, "gamma", check_float("MultiStepLR", "gamma", self.gamma))
+        self._set("milestones", ms)
 
     def _count(self, e):
         if not self.milestones:
@@ -265,22 +226,19 @@ class MultiStepLR(Schedule):
             out = jnp.where(e >= m, jnp.asarray(np.float64(self.gamma) ** k, dtype), out)
         return out
 
-    def _value(self, e, dtype):
-        return arr(self.lr, dtype) * self._factor(e, dtype)
 
-    def _init_affine(self, dtype):
-        return self._factor(jnp.zeros((), int_dtype()), dtype), 0.0
+    def _get_initial_lr(self, dtype):
+        return Affine(self._factor(jnp.zeros((), int_dtype()), dtype), 0.0)
 
-    def _affine(self, e, dtype):
+    def _get_lr(self, e, dtype):
         if not self.milestones:
-            return 1.0, 0.0
+            return Affine(1.0, 0.0)
         ms = jnp.asarray(self.milestones, int_dtype())
         hits = jnp.sum(ms == e, dtype=e.dtype)
-        return int_pow(self.gamma, hits, dtype), 0.0
+        return Affine(int_pow(self.gamma, hits, dtype), 0.0)
 
 
-@schedule_class
-class ConstantLR(Schedule):
+class ConstantLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler.ConstantLR"):
     """``lr * factor`` for ``e < total_iters``, then ``lr``: torch.optim.lr_scheduler.ConstantLR.
 
     With ``total_iters=0`` torch's ``step()`` applies ``factor`` at construction and never restores it.
@@ -291,29 +249,23 @@ class ConstantLR(Schedule):
     [0.05, 0.05, 0.1, 0.1]
     """
 
-    lr: LR
-    factor: float = 1.0 / 3
-    total_iters: int = 5
+    lr: LR = leaf(check=checks.lr)
+    factor: float = leaf(default=1.0 / 3, check=checks.real)
+    total_iters: int = static(default=5, check=checks.integer(0))
 
-    _leaves = ("lr", "factor")
-    _multiplicative = True
-
-    def __post_init__(self):
-        _set(self, "lr", check_lr("ConstantLR", "lr", self.lr))
-        f = check_float("ConstantLR", "factor", self.factor)
+    def _validate(self):
+        f = self.factor
         if not isinstance(f, jax.core.Tracer) and (f > 1.0 or f < 0):
             raise ValueError(
                 f"ConstantLR: factor must be between 0 and 1 (Constant multiplicative factor expected to be "
                 f"between 0 and 1), got factor={f!r}."
             )
-        _set(self, "factor", f)
-        t = check_int("ConstantLR", "total_iters", self.total_iters, minimum=0)
-        if f == 0 and t > 0:
+        t = self.total_iters
+        if not isinstance(f, jax.core.Tracer) and f == 0 and t > 0:
             raise ValueError(
                 f"ConstantLR: factor=0.0 with total_iters={t} makes torch divide by zero when it restores the "
                 f"LR at step {t} (ZeroDivisionError); use a factor > 0."
             )
-        _set(self, "total_iters", t)
 
     def _factor(self, e, dtype):
         f = arr(self.factor, dtype)
@@ -321,26 +273,23 @@ class ConstantLR(Schedule):
             return f * jnp.ones_like(e, dtype=dtype)
         return jnp.where(e < self.total_iters, f, jnp.ones((), dtype))
 
-    def _value(self, e, dtype):
-        return arr(self.lr, dtype) * self._factor(e, dtype)
 
-    def _init_affine(self, dtype):
-        return arr(self.factor, dtype), 0.0
+    def _get_initial_lr(self, dtype):
+        return Affine(arr(self.factor, dtype), 0.0)
 
-    def _affine(self, e, dtype):
+    def _get_lr(self, e, dtype):
         if self.total_iters == 0:
-            return 1.0, 0.0
+            return Affine(1.0, 0.0)
         restore = host(lambda f: 1.0 / f, lambda f: 1.0 / f, self.factor, dtype=dtype)
-        return jnp.where(e == self.total_iters, restore, jnp.ones((), dtype)), 0.0
+        return Affine(jnp.where(e == self.total_iters, restore, jnp.ones((), dtype)), 0.0)
 
     def _restart(self, prev, j, dtype):
         if self.total_iters == 0:  # torch's closed form at a milestone gives lr, and nothing changes after
             return arr(self.lr, dtype) * jnp.ones_like(j, dtype=dtype)
-        return self._value(j, dtype)
+        return self._get_closed_form_lr(j, dtype)
 
 
-@schedule_class
-class LinearLR(Schedule):
+class LinearLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler.LinearLR"):
     """``lr * (start_factor + (end_factor - start_factor) * min(e, total_iters) / total_iters)``.
 
     torch.optim.lr_scheduler.LinearLR. With ``total_iters=0`` torch stays at ``lr * start_factor``.
@@ -351,31 +300,24 @@ class LinearLR(Schedule):
     [0.025, 0.04375, 0.0625, 0.08125, 0.1, 0.1]
     """
 
-    lr: LR
-    start_factor: float = 1.0 / 3
-    end_factor: float = 1.0
-    total_iters: int = 5
+    lr: LR = leaf(check=checks.lr)
+    start_factor: float = leaf(default=1.0 / 3, check=checks.real)
+    end_factor: float = leaf(default=1.0, check=checks.real)
+    total_iters: int = static(default=5, check=checks.integer(0))
 
-    _leaves = ("lr", "start_factor", "end_factor")
-    _multiplicative = True
-
-    def __post_init__(self):
-        _set(self, "lr", check_lr("LinearLR", "lr", self.lr))
-        sf = check_float("LinearLR", "start_factor", self.start_factor)
+    def _validate(self):
+        sf = self.start_factor
         if not isinstance(sf, jax.core.Tracer) and (sf > 1.0 or sf <= 0):
             raise ValueError(
                 "LinearLR: start_factor must be greater than 0 and less or equal to 1 (Starting multiplicative "
                 f"factor expected to be greater than 0 and less or equal to 1), got start_factor={sf!r}."
             )
-        ef = check_float("LinearLR", "end_factor", self.end_factor)
+        ef = self.end_factor
         if not isinstance(ef, jax.core.Tracer) and (ef > 1.0 or ef < 0):
             raise ValueError(
                 "LinearLR: end_factor must be between 0 and 1 (Ending multiplicative factor expected to be "
                 f"between 0 and 1), got end_factor={ef!r}."
             )
-        _set(self, "start_factor", sf)
-        _set(self, "end_factor", ef)
-        _set(self, "total_iters", check_int("LinearLR", "total_iters", self.total_iters, minimum=0))
 
     def _factor(self, e, dtype):
         sf, ef = arr(self.start_factor, dtype), arr(self.end_factor, dtype)
@@ -384,20 +326,18 @@ class LinearLR(Schedule):
         frac = jnp.minimum(e, self.total_iters).astype(dtype) / self.total_iters
         return sf + (ef - sf) * frac
 
-    def _value(self, e, dtype):
-        return arr(self.lr, dtype) * self._factor(e, dtype)
 
-    def _init_affine(self, dtype):
-        return arr(self.start_factor, dtype), 0.0
+    def _get_initial_lr(self, dtype):
+        return Affine(arr(self.start_factor, dtype), 0.0)
 
-    def _affine(self, e, dtype):
+    def _get_lr(self, e, dtype):
         if self.total_iters == 0:
-            return 1.0, 0.0
+            return Affine(1.0, 0.0)
         sf, ef = arr(self.start_factor, dtype), arr(self.end_factor, dtype)
         d = ef - sf
         denom = self.total_iters * sf + (e - 1).astype(dtype) * d
         ratio = 1.0 + d / jnp.where(denom == 0, 1.0, denom)
-        return jnp.where(e > self.total_iters, jnp.ones((), dtype), ratio), 0.0
+        return Affine(jnp.where(e > self.total_iters, jnp.ones((), dtype), ratio), 0.0)
 
     def _check_in_composite(self, owner, index):
         if self.total_iters == 0 and owner == "SequentialLR" and index > 0:
@@ -407,8 +347,7 @@ class LinearLR(Schedule):
             )
 
 
-@schedule_class
-class ExponentialLR(Schedule):
+class ExponentialLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler.ExponentialLR"):
     """``lr_e = lr * gamma ** e``: torch.optim.lr_scheduler.ExponentialLR.
 
     >>> import jaxsched
@@ -417,31 +356,21 @@ class ExponentialLR(Schedule):
     [0.1, 0.09, 0.081, 0.0729]
     """
 
-    lr: LR
-    gamma: float
-
-    _leaves = ("lr", "gamma")
-    _multiplicative = True
-
-    def __post_init__(self):
-        _set(self, "lr", check_lr("ExponentialLR", "lr", self.lr))
-        _set(self, "gamma", check_float("ExponentialLR", "gamma", self.gamma))
+    lr: LR = leaf(check=checks.lr)
+    gamma: float = leaf(check=checks.real)
 
     def _factor(self, e, dtype):
         return int_pow(self.gamma, e, dtype)
 
-    def _value(self, e, dtype):
-        return arr(self.lr, dtype) * self._factor(e, dtype)
 
-    def _init_affine(self, dtype):
-        return 1.0, 0.0
+    def _get_initial_lr(self, dtype):
+        return Affine(1.0, 0.0)
 
-    def _affine(self, e, dtype):
-        return arr(self.gamma, dtype), 0.0
+    def _get_lr(self, e, dtype):
+        return Affine(arr(self.gamma, dtype), 0.0)
 
 
-@schedule_class
-class PolynomialLR(Schedule):
+class PolynomialLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler.PolynomialLR"):
     """``lr_e = lr * (1 - min(e, total_iters) / total_iters) ** power``: torch's PolynomialLR.
 
     Exactly 0 from ``total_iters`` on (``power > 0``); never NaN under jit (optax's polynomial_schedule is).
@@ -452,23 +381,17 @@ class PolynomialLR(Schedule):
     [0.1, 0.075, 0.05, 0.025, 0.0, 0.0]
     """
 
-    lr: LR
-    total_iters: int = 5
-    power: float = 1.0
+    lr: LR = leaf(check=checks.lr)
+    total_iters: int = static(default=5, check=checks.integer(0))
+    power: float = leaf(default=1.0, check=checks.real)
 
-    _leaves = ("lr", "power")
-    _multiplicative = True
-
-    def __post_init__(self):
-        _set(self, "lr", check_lr("PolynomialLR", "lr", self.lr))
-        _set(self, "total_iters", check_int("PolynomialLR", "total_iters", self.total_iters, minimum=0))
-        p = check_float("PolynomialLR", "power", self.power)
+    def _validate(self):
+        p = self.power
         if not isinstance(p, jax.core.Tracer) and p < 0 and self.total_iters > 0:
             raise ValueError(
                 f"PolynomialLR: power must be >= 0 (torch raises ZeroDivisionError at step total_iters="
                 f"{self.total_iters}, where it computes 0.0 ** power), got power={p!r}."
             )
-        _set(self, "power", p)
 
     def _factor(self, e, dtype):
         if self.total_iters == 0:
@@ -482,19 +405,17 @@ class PolynomialLR(Schedule):
         zero_power = (self.power == 0.0) if is_concrete(self.power) else (p == 0)
         return jnp.where(left == 0, jnp.where(zero_power, 1.0, 0.0), out)
 
-    def _value(self, e, dtype):
-        return arr(self.lr, dtype) * self._factor(e, dtype)
 
-    def _init_affine(self, dtype):
-        return 1.0, 0.0
+    def _get_initial_lr(self, dtype):
+        return Affine(1.0, 0.0)
 
-    def _affine(self, e, dtype):
+    def _get_lr(self, e, dtype):
         if self.total_iters == 0:
-            return 1.0, 0.0
+            return Affine(1.0, 0.0)
         num = self._factor(e, dtype)
         den = self._factor(e - 1, dtype)
         ratio = jnp.where(den == 0, jnp.where(num == 0, 0.0, 1.0), num / jnp.where(den == 0, 1.0, den))
-        return jnp.where(e > self.total_iters, jnp.ones((), dtype), ratio), 0.0
+        return Affine(jnp.where(e > self.total_iters, jnp.ones((), dtype), ratio), 0.0)
 
     def _check_in_composite(self, owner, index):
         if self.total_iters == 0 and owner == "SequentialLR" and index > 0:
@@ -516,8 +437,7 @@ def _half_cos(e: Array, T: int, dtype) -> Array:
     return jnp.sin(jnp.pi * (T - r).astype(dtype) / (2 * T))
 
 
-@schedule_class
-class CosineAnnealingLR(Schedule):
+class CosineAnnealingLR(Schedule, mirrors="torch.optim.lr_scheduler.CosineAnnealingLR"):
     """``eta_min + (lr - eta_min) * (1 + cos(pi * e / T_max)) / 2``: torch's CosineAnnealingLR.
 
     Not clamped: past ``T_max`` the LR climbs back and reaches ``lr`` again at ``2 * T_max`` (torch is
@@ -529,28 +449,21 @@ class CosineAnnealingLR(Schedule):
     [0.1, 0.075, 0.025, 0.0, 0.025, 0.075, 0.1, 0.075]
     """
 
-    lr: LR
-    T_max: int
-    eta_min: float = 0.0
+    lr: LR = leaf(check=checks.lr)
+    T_max: int = static(check=checks.integer(
+        1, "a positive integer (torch raises ZeroDivisionError on the first step for 0)"))
+    eta_min: float = leaf(default=0.0, check=checks.real)
 
-    _leaves = ("lr", "eta_min")
-
-    def __post_init__(self):
-        _set(self, "lr", check_lr("CosineAnnealingLR", "lr", self.lr))
-        _set(self, "T_max", check_int("CosineAnnealingLR", "T_max", self.T_max, minimum=1,
-                                      rule="a positive integer (torch raises ZeroDivisionError on the first "
-                                           "step for 0)"))
-        _set(self, "eta_min", check_float("CosineAnnealingLR", "eta_min", self.eta_min))
-
-    def _value(self, e, dtype):
+    def _get_closed_form_lr(self, e, dtype):
         b, eta = arr(self.lr, dtype), arr(self.eta_min, dtype)
-        c = _half_cos(e, self.T_max, dtype)
-        return eta + (b - eta) * (c * c)
+        T = self.T_max
+        r = mod(e, 2 * T)  # cos(pi r / T) is symmetric about T: m = min(r, 2T - r) in [0, T]
+        return cos_blend(b, eta, jnp.minimum(r, 2 * T - r), T, dtype)
 
-    def _init_affine(self, dtype):
-        return 1.0, 0.0
+    def _get_initial_lr(self, dtype):
+        return Affine(1.0, 0.0)
 
-    def _affine(self, e, dtype):
+    def _get_lr(self, e, dtype):
         T = self.T_max
         b, eta = arr(self.lr, dtype), arr(self.eta_min, dtype)
         rp = mod(e - 1, 2 * T)
@@ -561,4 +474,4 @@ class CosineAnnealingLR(Schedule):
         bump = (b - eta) * jnp.sin(jnp.pi / (2 * T)) ** 2
         A = jnp.where(additive, jnp.ones((), dtype), ratio)
         C = jnp.where(additive, bump, eta * (1.0 - ratio))
-        return A, C
+        return Affine(A, C)

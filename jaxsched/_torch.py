@@ -7,10 +7,12 @@ from collections import Counter
 import jax.numpy as jnp
 import numpy as np
 
-from ._base import Schedule, float_dtype, int_dtype
-from ._compose import ChainedScheduler, Running, RunningState, SequentialLR
-from ._cyclic import CosineAnnealingWarmRestarts, CyclicLR, OneCycleLR, SWALR
-from ._epochs import Offset
+from ._adapters import Offset, Running, RunningState
+from ._base import Schedule
+from ._compose import ChainedScheduler, SequentialLR
+from ._cyclic import CosineAnnealingWarmRestarts, CyclicLR, OneCycleLR
+from ._numerics import float_dtype, int_dtype
+from ._swa import SWALR
 from ._plateau import PlateauState, ReduceLROnPlateau
 from ._schedules import (ConstantLR, CosineAnnealingLR, ExponentialLR, LambdaLR, LinearLR, MultiplicativeLR,
                          MultiStepLR, PolynomialLR, StepLR)
@@ -212,7 +214,9 @@ def from_torch(scheduler, *, running: bool = False):
         return Running(schedule), RunningState(jnp.asarray(k, int_dtype()), lr)
     s = schedule if k == 0 else Offset(schedule, k)
     got = np.atleast_1d(np.asarray(s(0), np.float64))
-    scale = max(float(np.max(np.abs(now))), 1e-300)
+    # relative to the LR held now, with an absolute floor at the initial LRs: a decayed LR (torch's
+    # -1.5e-18 where the closed form is 0, or 5e-92 where float32 holds 0) is not an edit
+    scale = max(float(np.max(np.abs(now))), float(np.max(np.abs(np.asarray(base, np.float64)))), 1e-300)
     tol = 1e-9 if float_dtype() == jnp.float64 else 1e-5
     if got.shape != now.shape or not np.all(np.abs(got - now) <= tol * scale):
         raise ValueError(

@@ -19,8 +19,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ._base import Array, Schedule, check_int
-from ._compose import Running
+from . import _checks as checks
+from ._adapters import Running
+from ._base import Schedule, StatefulSchedule, leaf, static
+from ._numerics import Array
 from ._plateau import PlateauState, ReduceLROnPlateau
 
 __all__ = ["Accumulate", "AccumulateState", "accumulate", "grouped", "scheduled", "set_lr"]
@@ -58,10 +60,11 @@ def _is_constant(schedule) -> bool:
 
 
 def _check_schedule(schedule, fn_name: str):
-    ok = isinstance(schedule, (Schedule, Running, ReduceLROnPlateau, Accumulate)) or _is_constant(schedule)
+    ok = isinstance(schedule, (Schedule, StatefulSchedule)) or _is_constant(schedule)
     if not ok:
         raise TypeError(
-            f"{fn_name}: schedule must be a jaxsched schedule, Running, ReduceLROnPlateau, accumulate(...), or "
+            f"{fn_name}: schedule must be a jaxsched schedule, a StatefulSchedule (Running, ReduceLROnPlateau, "
+            f"transformers.GreedyLR, accumulate(...)), or "
             f"a constant LR (a float, or a tuple of floats for groups, to be set with set_lr), got "
             f"schedule={schedule!r}."
         )
@@ -198,7 +201,7 @@ def grouped(factory: Callable[..., optax.GradientTransformation], schedule, labe
         raise TypeError("grouped: learning_rate is set by the schedule; do not pass it.")
     cycles = _cycles_momentum(schedule)
     mom_name = _momentum_name(factory, "grouped") if cycles else None
-    stateful = isinstance(schedule, (Running, ReduceLROnPlateau, Accumulate))
+    stateful = isinstance(schedule, StatefulSchedule)
     transforms = {}
     for i, name in enumerate(names):
         kw = dict(kwargs)
@@ -294,6 +297,12 @@ def set_lr(opt_state, lr, *, name: str = "learning_rate", group_names: Sequence 
 # accumulate: the plateau stepped every update, deciding once per accumulation_size values
 
 
+def _check_plateau(cls: str, name: str, value):
+    if not isinstance(value, ReduceLROnPlateau):
+        raise TypeError(f"accumulate: {name} must be a jaxsched.ReduceLROnPlateau, got {name}={value!r}.")
+    return value
+
+
 class AccumulateState(NamedTuple):
     """State of :func:`accumulate`.
 
@@ -308,16 +317,25 @@ class AccumulateState(NamedTuple):
     count: Array
 
 
-@dataclasses.dataclass(frozen=True)
-class Accumulate:
+class Accumulate(StatefulSchedule):
     """A ReduceLROnPlateau stepped with the mean of every ``accumulation_size`` metric values.
 
     Made by :func:`accumulate`; an optax stateful schedule (``init``/``update(state, value=...)``/
     ``__call__``).
+
+    Args:
+      plateau: the :class:`jaxsched.ReduceLROnPlateau` to step.
+      accumulation_size: how many values make one plateau step (a positive integer).
     """
 
-    plateau: ReduceLROnPlateau
-    accumulation_size: int
+    plateau: ReduceLROnPlateau = leaf(check=_check_plateau)
+    accumulation_size: int = static(check=checks.integer(1, "a positive integer"))
+
+    _positional = "plateau"
+
+    @property
+    def num_groups(self) -> int | None:
+        return self.plateau.num_groups
 
     def init(self) -> AccumulateState:
         p = self.plateau.init()
@@ -359,11 +377,4 @@ def accumulate(plateau: ReduceLROnPlateau, accumulation_size: int) -> Accumulate
     >>> lrs
     [0.1, 0.1, 0.1, 0.1, 0.05, 0.05]
     """
-    if not isinstance(plateau, ReduceLROnPlateau):
-        raise TypeError(f"accumulate: plateau must be a jaxsched.ReduceLROnPlateau, got plateau={plateau!r}.")
-    n = check_int("accumulate", "accumulation_size", accumulation_size, minimum=1, rule="a positive integer")
-    return Accumulate(plateau, n)
-
-
-jax.tree_util.register_pytree_node(
-    Accumulate, lambda a: ((a.plateau,), a.accumulation_size), lambda n, c: Accumulate(c[0], n))
+    return Accumulate(plateau, accumulation_size)

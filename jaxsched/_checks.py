@@ -1,0 +1,183 @@
+"""Argument checks, run once at construction (never on traced values).
+
+Each check takes the class name, the argument name and the value, and returns the value normalised (NumPy
+scalars become Python numbers, lists become tuples) or raises with ``f"{cls}: {name} must be {rule}, got
+{name}={value!r}."``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+from ._numerics import int_dtype
+
+
+def _is_tracer(x) -> bool:
+    return isinstance(x, jax.core.Tracer)
+
+
+def check_float(cls: str, name: str, value, *, allow_int: bool = True) -> float | Any:
+    """A float hyperparameter: Python/NumPy numbers become ``float``; tracers pass through unchecked."""
+    if _is_tracer(value):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, jax.Array)):
+        raise TypeError(f"{cls}: {name} must be a float, got {name}={value!r}.")
+    if isinstance(value, (np.ndarray, jax.Array)):
+        if np.ndim(value) != 0:
+            raise TypeError(
+                f"{cls}: {name} must be a scalar float (use a tuple for one value per parameter group), "
+                f"got {name}={value!r}."
+            )
+        value = np.asarray(value).item()
+    if isinstance(value, numbers.Integral) and not allow_int:
+        raise TypeError(f"{cls}: {name} must be a float, got {name}={value!r}.")
+    value = float(value)
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError(f"{cls}: {name} must be finite, got {name}={value!r}.")
+    return value
+
+
+def check_int(cls: str, name: str, value, *, minimum: int | None = None, rule: str | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, float) and value.is_integer() and rule is None:
+            value = int(value)
+        else:
+            raise TypeError(f"{cls}: {name} must be an integer, got {name}={value!r}.")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{cls}: {name} must be {rule or f'>= {minimum}'}, got {name}={value!r}.")
+    return value
+
+
+def check_choice(cls: str, name: str, value, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{cls}: {name} must be one of {allowed}, got {name}={value!r}.")
+    return value
+
+
+def per_group(cls: str, name: str, value, check=check_float, **kw):
+    """A float or a per-group tuple of floats (lists are accepted and stored as tuples)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) == 0:
+            raise ValueError(f"{cls}: {name} must not be empty, got {name}={value!r}.")
+        return tuple(check(cls, f"{name}[{i}]", v, **kw) for i, v in enumerate(value))
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        raise TypeError(
+            f"{cls}: {name} must be a float or a tuple of floats (one per parameter group), got a NumPy "
+            f"array {name}={value!r}; torch would silently broadcast it. Pass tuple({name}) instead."
+        )
+    return check(cls, name, value, **kw)
+
+
+def check_lr(cls: str, name: str, value):
+    value = per_group(cls, name, value)
+    for i, v in enumerate(value if isinstance(value, tuple) else (value,)):
+        if not _is_tracer(v) and v < 0:
+            shown = f"{name}[{i}]" if isinstance(value, tuple) else name
+            raise ValueError(f"{cls}: {shown} must be >= 0 (torch's optimizers reject it), got {shown}={v!r}.")
+    return value
+
+
+def num_groups(*values) -> int | None:
+    """The number of parameter groups implied by the tuple-valued arguments (None: all scalar)."""
+    n = None
+    for v in values:
+        if isinstance(v, tuple):
+            n = len(v) if n is None else n
+    return n
+
+
+def check_lengths(cls: str, **named) -> int | None:
+    """All tuple arguments must have one length; returns it (None when every argument is a scalar)."""
+    lengths = {k: len(v) for k, v in named.items() if isinstance(v, tuple)}
+    if len(set(lengths.values())) > 1:
+        desc = ", ".join(f"{k} has {n}" for k, n in lengths.items())
+        raise ValueError(f"{cls}: per-group arguments must have the same length (one per parameter group): {desc}.")
+    return next(iter(lengths.values()), None)
+
+
+def check_callable(cls: str, name: str, fn, n_groups: int | None):
+    """A callable or a tuple of callables, one per group; each is traced once to catch Python control flow."""
+    if isinstance(fn, (list, tuple)):
+        if n_groups is not None and len(fn) != n_groups:
+            raise ValueError(f"{cls}: Expected {n_groups} {name}s, but got {len(fn)} ({name}={fn!r}).")
+        fns = tuple(fn)
+    else:
+        fns = (fn,)
+    for i, f in enumerate(fns):
+        shown = f"{name}[{i}]" if isinstance(fn, (list, tuple)) else name
+        if not callable(f):
+            raise TypeError(f"{cls}: {shown} should be a function, but got {type(f).__name__} ({shown}={f!r}).")
+        trace_check(cls, shown, f)
+    return fns if isinstance(fn, (list, tuple)) else fn
+
+
+def trace_check(cls: str, name: str, f: Callable) -> None:
+    """Trace ``f`` on an abstract integer step; explain how to fix Python control flow on the step."""
+    try:
+        out = jax.eval_shape(f, jax.ShapeDtypeStruct((), int_dtype()))
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError,
+            jax.errors.TracerIntegerConversionError) as err:
+        raise TypeError(
+            f"{cls}: {name} must be traceable by JAX: it is called with the step as a traced integer array "
+            f"so that the schedule works under jax.jit, but {name} used the step in Python control flow "
+            f"(if/while/min/max/int()) and JAX cannot evaluate that on a traced value.\n"
+            f"Write the branch with jax.numpy instead, for example\n"
+            f"    lambda e: 0.1 if e < 10 else 0.01            # fails\n"
+            f"    lambda e: jnp.where(e < 10, 0.1, 0.01)       # works\n"
+            f"    lambda e: min(1.0, (e + 1) / 10)             # fails\n"
+            f"    lambda e: jnp.minimum(1.0, (e + 1) / 10)     # works\n"
+            f"Original error: {type(err).__name__}: {str(err).splitlines()[0]}"
+        ) from None
+    except Exception as err:
+        raise TypeError(
+            f"{cls}: {name} failed when called with a traced integer step: {type(err).__name__}: {err}"
+        ) from err
+    shape = getattr(out, "shape", None)
+    if shape is None or shape != ():
+        raise TypeError(f"{cls}: {name} must return a scalar for a scalar step, got shape {shape!r}.")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# field checks: ``leaf(check=...)`` / ``static(check=...)`` take a function ``(cls, name, value) -> value``
+
+
+def real(cls: str, name: str, value):
+    """A float hyperparameter (Python/NumPy numbers become ``float``; tracers pass through)."""
+    return check_float(cls, name, value)
+
+
+def group_real(cls: str, name: str, value):
+    """A float, or a per-group tuple of floats."""
+    return per_group(cls, name, value)
+
+
+def integer(minimum: int | None = None, rule: str | None = None) -> Callable[[str, str, Any], int]:
+    """An integer field, at least ``minimum``; ``rule`` is how the message states the requirement."""
+    def check(cls: str, name: str, value) -> int:
+        return check_int(cls, name, value, minimum=minimum, rule=rule)
+    return check
+
+
+def choice(*choices: str) -> Callable[[str, str, Any], str]:
+    """One of ``choices``."""
+    def check(cls: str, name: str, value) -> str:
+        return check_choice(cls, name, value, choices)
+    return check
+
+
+def boolean(cls: str, name: str, value) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{cls}: {name} must be a bool, got {name}={value!r}.")
+
+
+#: ``check_lr`` under the field-check name.
+lr = check_lr

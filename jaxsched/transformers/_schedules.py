@@ -1,0 +1,555 @@
+"""transformers' LambdaLR-family schedules (``get_*_schedule*``) as jaxsched schedules."""
+
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Union
+
+import jax.numpy as jnp
+import numpy as np
+
+from .._base import Schedule, leaf, static
+from .._checks import check_float, check_int, check_lr
+from .._numerics import Array, arr, is_concrete
+
+LR = Union[float, tuple]
+
+#: The names ``transformers.get_scheduler`` accepts (``transformers.SchedulerType``), in its order.
+SCHEDULER_NAMES = (
+    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+    "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr", "cosine_warmup_with_min_lr",
+    "warmup_stable_decay", "greedy",
+)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# shared pieces
+
+
+class _HFSchedule(Schedule):
+    """Base of the transformers schedules."""
+
+    def _check_common(self, *steps: str) -> None:
+        """Validate ``lr`` and the named step-count arguments (non-negative integers), as every schedule does."""
+        n = type(self).__name__
+        self._set("lr", check_lr(n, "lr", self.lr))
+        for name in steps:
+            self._set(name, _steps(n, name, getattr(self, name)))
+
+
+def _steps(cls: str, name: str, value, *, optional: bool = False):
+    if optional and value is None:
+        return None
+    return check_int(cls, name, value, minimum=0)
+
+
+def _opt_float(cls: str, name: str, value):
+    return None if value is None else check_float(cls, name, value)
+
+
+def _warmup(e: Array, W: int, dtype) -> Array:
+    """transformers' linear warmup ``k / max(1, W)``."""
+    return e.astype(dtype) / max(1, W)
+
+
+def _turns(cycles, k: Array, den: int, dtype) -> Array:
+    """``frac(cycles * k / den)`` in [0, 1) for an integer array ``k >= 0``, accurate to about 1e-7 in float32.
+
+    A phase measured in turns reduces modulo 1 exactly, unlike an angle modulo 2*pi. With a concrete
+    ``cycles`` the constant ``c = cycles / den`` is formed in float64; in float32 it is split into a 12-bit
+    head and a tail, and ``k`` into 12-bit halves, so that the large partial products are exact and their
+    fractional parts are taken before any rounding (a plain float32 ``c * k`` loses ``|c k| * 6e-8`` turns).
+    """
+    if not is_concrete(cycles):
+        x = arr(cycles, dtype) * (k.astype(dtype) / den)
+        return x - jnp.floor(x)
+    c = float(cycles) / den
+    if dtype == jnp.float64:
+        x = jnp.asarray(c, dtype) * k.astype(dtype)
+        return x - jnp.floor(x)
+    m, ex = math.frexp(c)
+    c_hi = math.ldexp(math.floor(m * 4096.0) / 4096.0, ex)
+    c_lo = c - c_hi
+    k_hi = (k // 4096).astype(dtype)
+    k_lo = (k % 4096).astype(dtype)
+    t1 = jnp.asarray(c_hi, dtype) * k_hi * 4096.0
+    t2 = jnp.asarray(c_hi, dtype) * k_lo
+    t3 = jnp.asarray(c_lo, dtype) * k.astype(dtype)
+    f = (t1 - jnp.floor(t1)) + (t2 - jnp.floor(t2)) + (t3 - jnp.floor(t3))
+    return f - jnp.floor(f)
+
+
+def _cos2(phase: Array) -> Array:
+    """``(1 + cos(2 pi phase)) / 2`` as ``cos(pi phase) ** 2``, without cancellation near the bottom."""
+    c = jnp.cos(jnp.pi * phase)
+    return c * c
+
+
+def _lr_init(cls: str, lr, lr_init):
+    """transformers' ``optimizer.defaults['lr']``: ``lr_init``, or ``lr`` itself with one parameter group."""
+    if lr_init is not None:
+        return check_float(cls, "lr_init", lr_init)
+    if isinstance(lr, tuple):
+        raise ValueError(
+            f"{cls}: lr_init must be given with several parameter groups, got lr_init=None and lr={lr!r}. "
+            f"transformers divides by optimizer.defaults['lr'] (the lr= passed to the optimizer's constructor), "
+            f"which need not equal any group's lr; pass that value as lr_init."
+        )
+    return lr
+
+
+def _min_lr_rate(cls: str, min_lr, min_lr_rate):
+    if min_lr is not None and min_lr_rate is not None:
+        raise ValueError(f"{cls}: Only one of min_lr or min_lr_rate should be set "
+                         f"(got min_lr={min_lr!r}, min_lr_rate={min_lr_rate!r}).")
+    if min_lr is None and min_lr_rate is None:
+        raise ValueError(f"{cls}: One of min_lr or min_lr_rate should be set through the `lr_scheduler_kwargs`.")
+
+
+def _rate(min_lr, min_lr_rate, lr_init, lr, dtype):
+    if min_lr_rate is not None:
+        return arr(min_lr_rate, dtype)
+    base = lr if lr_init is None else lr_init
+    if is_concrete(min_lr) and is_concrete(base):
+        return jnp.asarray(float(min_lr) / float(base), dtype)
+    return arr(min_lr, dtype) / arr(base, dtype)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the LambdaLR family
+
+
+class ConstantSchedule(_HFSchedule, mirrors="transformers.optimization.get_constant_schedule"):
+    """``lr`` at every step: transformers' ``get_constant_schedule`` (name ``"constant"``).
+
+    >>> from jaxsched.transformers import ConstantSchedule
+    >>> [round(float(ConstantSchedule(0.1)(k)), 6) for k in range(3)]
+    [0.1, 0.1, 0.1]
+    """
+
+    lr: LR = leaf()
+
+
+    def _validate(self):
+        self._set("lr", check_lr("ConstantSchedule", "lr", self.lr))
+
+    def _get_closed_form_lr(self, e, dtype):
+        return arr(self.lr, dtype) * jnp.ones_like(e, dtype=dtype)
+
+
+class ConstantScheduleWithWarmup(_HFSchedule, mirrors="transformers.optimization.get_constant_schedule_with_warmup"):
+    """``lr * k / W`` for ``k < W``, then ``lr``: transformers' ``get_constant_schedule_with_warmup``.
+
+    >>> from jaxsched.transformers import ConstantScheduleWithWarmup
+    >>> s = ConstantScheduleWithWarmup(0.1, num_warmup_steps=4)
+    >>> [round(float(s(k)), 6) for k in range(6)]
+    [0.0, 0.025, 0.05, 0.075, 0.1, 0.1]
+    """
+
+    lr: LR = leaf()
+    num_warmup_steps: int = static()
+
+
+    def _validate(self):
+        self._check_common("num_warmup_steps")
+
+    def _get_closed_form_lr(self, e, dtype):
+        W = self.num_warmup_steps
+        f = jnp.where(e < W, _warmup(e, W, dtype), jnp.ones((), dtype))
+        return arr(self.lr, dtype) * f
+
+
+class LinearScheduleWithWarmup(_HFSchedule, mirrors="transformers.optimization.get_linear_schedule_with_warmup"):
+    """Linear warmup from 0 over ``W`` steps, then linear decay to 0 at ``T``: transformers' ``"linear"``.
+
+    ``lr * k / W`` for ``k < W``, then ``lr * max(0, (T - k) / max(1, T - W))``.
+
+    >>> from jaxsched.transformers import LinearScheduleWithWarmup
+    >>> s = LinearScheduleWithWarmup(0.1, num_warmup_steps=2, num_training_steps=6)
+    >>> [round(float(s(k)), 6) for k in range(8)]
+    [0.0, 0.05, 0.1, 0.075, 0.05, 0.025, 0.0, 0.0]
+    """
+
+    lr: LR = leaf()
+    num_warmup_steps: int = static()
+    num_training_steps: int = static()
+
+
+    def _validate(self):
+        self._check_common("num_warmup_steps", "num_training_steps")
+
+    def _get_closed_form_lr(self, e, dtype):
+        W, T = self.num_warmup_steps, self.num_training_steps
+        decay = jnp.maximum((T - e).astype(dtype) / max(1, T - W), 0.0)
+        return arr(self.lr, dtype) * jnp.where(e < W, _warmup(e, W, dtype), decay)
+
+
+class CosineScheduleWithWarmup(_HFSchedule, mirrors="transformers.optimization.get_cosine_schedule_with_warmup"):
+    """Linear warmup from 0, then ``(1 + cos(2 pi num_cycles p)) / 2``: transformers' ``"cosine"``.
+
+    ``p = (k - W) / max(1, T - W)``. Not clamped at ``T``: with the default ``num_cycles=0.5`` the LR climbs
+    back up after ``T`` (optax's warmup_cosine_decay_schedule holds 0), and ``num_cycles`` other than 0.5
+    has no optax equivalent.
+
+    >>> from jaxsched.transformers import CosineScheduleWithWarmup
+    >>> s = CosineScheduleWithWarmup(0.1, num_warmup_steps=2, num_training_steps=6)
+    >>> [round(float(s(k)), 6) for k in range(8)]
+    [0.0, 0.05, 0.1, 0.085355, 0.05, 0.014645, 0.0, 0.014645]
+    """
+
+    lr: LR = leaf()
+    num_warmup_steps: int = static()
+    num_training_steps: int = static()
+    num_cycles: float = leaf(default=0.5)
+
+
+    def _validate(self):
+        n = "CosineScheduleWithWarmup"
+        self._check_common("num_warmup_steps", "num_training_steps")
+        self._set("num_cycles", check_float(n, "num_cycles", self.num_cycles))
+
+    def _get_closed_form_lr(self, e, dtype):
+        W, T = self.num_warmup_steps, self.num_training_steps
+        k = jnp.maximum(e - W, 0)
+        f = _cos2(_turns(self.num_cycles, k, max(1, T - W), dtype))
+        return arr(self.lr, dtype) * jnp.where(e < W, _warmup(e, W, dtype), f)
+
+
+def _hard_restart_torch(k: int, D: int, nc: float) -> float:
+    """transformers' hard-restart factor after warmup, in Python floats exactly as transformers computes it."""
+    progress = float(k) / float(D)
+    if progress >= 1.0:
+        return 0.0
+    return max(0.0, 0.5 * (1.0 + math.cos(math.pi * ((float(nc) * progress) % 1.0))))
+
+
+_MAX_RESTART_TABLE = 1 << 15
+
+
+class CosineWithHardRestartsScheduleWithWarmup(_HFSchedule, mirrors="transformers.optimization.get_cosine_with_hard_restarts_schedule_with_warmup"):
+    """Linear warmup from 0, then ``num_cycles`` cosine decays from ``lr`` to 0, each restarting at ``lr``.
+
+    transformers' ``"cosine_with_restarts"``: ``(1 + cos(pi ((num_cycles p) mod 1))) / 2`` with
+    ``p = (k - W) / max(1, T - W)``, and 0 from ``T`` on.
+
+    At a restart the factor jumps from about 0 to 1, so which side of the jump transformers lands on
+    depends on how its float64 ``num_cycles * (k / D)`` rounds (``49 * (1 / 49) < 1``). The steps next to
+    every restart are computed at trace time exactly as transformers computes them (for a concrete
+    ``num_cycles`` and fewer than 32768 restarts); the others use the closed form.
+
+    >>> from jaxsched.transformers import CosineWithHardRestartsScheduleWithWarmup as C
+    >>> s = C(0.1, num_warmup_steps=0, num_training_steps=8, num_cycles=2)
+    >>> [round(float(s(k)), 6) for k in range(9)]
+    [0.1, 0.085355, 0.05, 0.014645, 0.1, 0.085355, 0.05, 0.014645, 0.0]
+    """
+
+    lr: LR = leaf()
+    num_warmup_steps: int = static()
+    num_training_steps: int = static()
+    num_cycles: float = leaf(default=1)
+
+
+    def _validate(self):
+        n = "CosineWithHardRestartsScheduleWithWarmup"
+        self._check_common("num_warmup_steps", "num_training_steps")
+        self._set("num_cycles", check_float(n, "num_cycles", self.num_cycles))
+
+    def _table(self, D: int):
+        """Steps next to each restart and transformers' exact factor there."""
+        nc = self.num_cycles
+        if not is_concrete(nc) or abs(nc) >= _MAX_RESTART_TABLE or nc == 0:
+            return None
+        ks = set()
+        for j in range(1, int(math.floor(abs(nc))) + 1):
+            centre = int(math.floor(j * D / abs(nc)))
+            ks.update(c for c in (centre - 1, centre, centre + 1) if 0 <= c < D)
+        if not ks:
+            return None
+        ks = sorted(ks)
+        return np.asarray(ks), np.asarray([_hard_restart_torch(k, D, nc) for k in ks], np.float64)
+
+    def _get_closed_form_lr(self, e, dtype):
+        W, T = self.num_warmup_steps, self.num_training_steps
+        D = max(1, T - W)
+        k = jnp.maximum(e - W, 0)
+        half = _turns(self.num_cycles, k, D, dtype) * 0.5  # (1 + cos(pi x)) / 2 == cos(pi x / 2) ** 2
+        f = _cos2(half)
+        table = self._table(D)
+        if table is not None:
+            ks, vals = table
+            hits = k[..., None] == jnp.asarray(ks, k.dtype)
+            exact = jnp.sum(jnp.where(hits, jnp.asarray(vals, dtype), 0.0), axis=-1)
+            f = jnp.where(jnp.any(hits, axis=-1), exact, f)
+        f = jnp.where(k >= D, 0.0, f)
+        return arr(self.lr, dtype) * jnp.where(e < W, _warmup(e, W, dtype), f)
+
+
+class PolynomialDecayScheduleWithWarmup(_HFSchedule, mirrors="transformers.optimization.get_polynomial_decay_schedule_with_warmup"):
+    """Linear warmup from 0, then polynomial decay to ``lr_end``: transformers' ``"polynomial"``.
+
+    Factor ``((lr_init - lr_end) * ((T - k) / (T - W)) ** power + lr_end) / lr_init`` for ``W <= k <= T`` and
+    ``lr_end / lr_init`` after ``T``. transformers takes ``lr_init`` from ``optimizer.defaults['lr']`` and
+    multiplies every group's LR by that factor; here ``lr_init`` defaults to ``lr`` (one group) and must be
+    given with several groups.
+
+    >>> from jaxsched.transformers import PolynomialDecayScheduleWithWarmup as P
+    >>> s = P(0.1, num_warmup_steps=1, num_training_steps=5, lr_end=0.02, power=2.0)
+    >>> [round(float(s(k)), 6) for k in range(7)]
+    [0.0, 0.1, 0.065, 0.04, 0.025, 0.02, 0.02]
+    """
+
+    lr: LR = leaf()
+    num_warmup_steps: int = static()
+    num_training_steps: int = static()
+    lr_end: float = leaf(default=1e-7)
+    power: float = leaf(default=1.0)
+    lr_init: Any = leaf(default=None)
+
+
+    def _validate(self):
+        n = "PolynomialDecayScheduleWithWarmup"
+        self._set("lr", check_lr(n, "lr", self.lr))
+        W = _steps(n, "num_warmup_steps", self.num_warmup_steps)
+        T = _steps(n, "num_training_steps", self.num_training_steps)
+        self._set("num_warmup_steps", W)
+        self._set("num_training_steps", T)
+        self._set("lr_end", check_float(n, "lr_end", self.lr_end))
+        self._set("power", check_float(n, "power", self.power))
+        self._set("lr_init", _lr_init(n, self.lr, self.lr_init))
+        if is_concrete(self.lr_init) and is_concrete(self.lr_end) and not self.lr_init > self.lr_end:
+            raise ValueError(f"{n}: lr_end ({self.lr_end}) must be smaller than initial lr ({self.lr_init}).")
+        if T == W:
+            raise ValueError(
+                f"{n}: num_training_steps must differ from num_warmup_steps, got num_warmup_steps={W} and "
+                f"num_training_steps={T}: transformers divides by num_training_steps - num_warmup_steps at step "
+                f"{W} (ZeroDivisionError)."
+            )
+        if is_concrete(self.power) and self.power < 0 and T > W:
+            raise ValueError(
+                f"{n}: power must be >= 0, got power={self.power!r}: transformers computes 0.0 ** power at step "
+                f"num_training_steps={T} (ZeroDivisionError)."
+            )
+
+    def _get_closed_form_lr(self, e, dtype):
+        W, T = self.num_warmup_steps, self.num_training_steps
+        lr_init, lr_end, p = arr(self.lr_init, dtype), arr(self.lr_end, dtype), arr(self.power, dtype)
+        left = jnp.clip(T - e, 0, None).astype(dtype) / (T - W)  # never negative: no NaN from ** power
+        safe = jnp.where(left > 0, left, 1.0)
+        zero_power = (self.power == 0) if is_concrete(self.power) else (p == 0)  # a tiny power is not 0
+        powed = jnp.where(left > 0, jnp.exp(p * jnp.log(safe)), jnp.where(zero_power, 1.0, 0.0))
+        decay = ((lr_init - lr_end) * powed + lr_end) / lr_init
+        f = jnp.where(e < W, _warmup(e, W, dtype), jnp.where(e > T, lr_end / lr_init, decay))
+        return arr(self.lr, dtype) * f
+
+
+class InverseSqrtSchedule(_HFSchedule, mirrors="transformers.optimization.get_inverse_sqrt_schedule"):
+    """Linear warmup from 0, then ``1 / sqrt((k + timescale - W) / timescale)``: transformers' ``"inverse_sqrt"``.
+
+    ``timescale`` defaults to ``num_warmup_steps``, or 10000 when that is 0.
+
+    >>> from jaxsched.transformers import InverseSqrtSchedule
+    >>> s = InverseSqrtSchedule(0.1, num_warmup_steps=2)
+    >>> [round(float(s(k)), 6) for k in range(7)]
+    [0.0, 0.05, 0.1, 0.08165, 0.070711, 0.063246, 0.057735]
+    """
+
+    lr: LR = leaf()
+    num_warmup_steps: int = static()
+    timescale: Any = static(default=None)
+
+
+    def _validate(self):
+        n = "InverseSqrtSchedule"
+        self._check_common("num_warmup_steps")
+        if self.timescale is not None:
+            self._set("timescale", check_int(n, "timescale", self.timescale, minimum=1,
+                                              rule="a positive integer (transformers divides by it)"))
+
+    @property
+    def effective_timescale(self) -> int:
+        return self.timescale if self.timescale is not None else (self.num_warmup_steps or 10_000)
+
+    def _get_closed_form_lr(self, e, dtype):
+        W, ts = self.num_warmup_steps, self.effective_timescale
+        shifted = jnp.maximum(e + (ts - W), 1).astype(dtype)
+        f = jnp.sqrt(ts / shifted)
+        return arr(self.lr, dtype) * jnp.where(e < W, _warmup(e, W, dtype), f)
+
+
+class CosineWithMinLRScheduleWithWarmup(_HFSchedule, mirrors="transformers.optimization.get_cosine_with_min_lr_schedule_with_warmup"):
+    """transformers' ``"cosine_with_min_lr"``: the ``"cosine"`` schedule decaying to ``min_lr`` instead of 0.
+
+    After the warmup (from 0) the factor is ``max(0, c * (1 - r) + r)`` with ``c`` the cosine of
+    :class:`CosineScheduleWithWarmup` and ``r = min_lr_rate``, or ``min_lr / lr_init`` (give exactly one;
+    ``lr_init`` is transformers' ``optimizer.defaults['lr']``, by default ``lr``).
+
+    >>> from jaxsched.transformers import CosineWithMinLRScheduleWithWarmup as C
+    >>> s = C(0.1, num_warmup_steps=1, num_training_steps=5, min_lr=0.02)
+    >>> [round(float(s(k)), 6) for k in range(6)]
+    [0.0, 0.1, 0.088284, 0.06, 0.031716, 0.02]
+    """
+
+    lr: LR = leaf()
+    num_warmup_steps: int = static()
+    num_training_steps: int = static()
+    num_cycles: float = leaf(default=0.5)
+    min_lr: Any = leaf(default=None)
+    min_lr_rate: Any = leaf(default=None)
+    lr_init: Any = leaf(default=None)
+
+
+    def _validate(self):
+        n = type(self).__name__
+        self._check_common("num_warmup_steps", "num_training_steps")
+        self._set("num_cycles", check_float(n, "num_cycles", self.num_cycles))
+        self._set("min_lr", _opt_float(n, "min_lr", self.min_lr))
+        self._set("min_lr_rate", _opt_float(n, "min_lr_rate", self.min_lr_rate))
+        _min_lr_rate(n, self.min_lr, self.min_lr_rate)
+        if self.lr_init is not None or self.min_lr is not None:
+            self._set("lr_init", _lr_init(n, self.lr, self.lr_init))
+        self._more_checks()
+
+    def _more_checks(self):
+        pass
+
+    def _get_closed_form_lr(self, e, dtype):
+        W, T = self.num_warmup_steps, self.num_training_steps
+        r = _rate(self.min_lr, self.min_lr_rate, self.lr_init, self.lr, dtype)
+        k = jnp.maximum(e - W, 0)
+        c = _cos2(_turns(self.num_cycles, k, max(1, T - W), dtype))
+        f = jnp.maximum(c * (1.0 - r) + r, 0.0)
+        return arr(self.lr, dtype) * jnp.where(e < W, _warmup(e, W, dtype), f)
+
+
+class CosineWithMinLRScheduleWithWarmupLRRate(CosineWithMinLRScheduleWithWarmup, mirrors="transformers.optimization.get_cosine_with_min_lr_schedule_with_warmup_lr_rate"):
+    """transformers' ``"cosine_warmup_with_min_lr"``: a warmup that starts above 0, then cosine to ``min_lr``.
+
+    Warmup (``k < W``): ``(k + 1) / max(1, W)``, or ``warmup_lr_rate + (1 - warmup_lr_rate) * k / max(1, W - 1)``
+    when ``warmup_lr_rate`` is given. Then ``max(0, c * (1 - r) + r)`` with
+    ``c = (1 + cos(2 pi num_cycles p)) / 2``, ``p = (k - W + 1) / max(1, T - W)`` (one step ahead of
+    ``"cosine_with_min_lr"``), ``r = min_lr_rate`` or ``min_lr / lr_init``.
+
+    >>> from jaxsched.transformers import CosineWithMinLRScheduleWithWarmupLRRate as C
+    >>> s = C(0.1, num_warmup_steps=2, num_training_steps=6, min_lr_rate=0.0)
+    >>> [round(float(s(k)), 6) for k in range(7)]
+    [0.05, 0.1, 0.085355, 0.05, 0.014645, 0.0, 0.014645]
+    """
+
+    lr: LR = leaf()
+    num_warmup_steps: int = static()
+    num_training_steps: int = static()
+    num_cycles: float = leaf(default=0.5)
+    min_lr: Any = leaf(default=None)
+    min_lr_rate: Any = leaf(default=None)
+    warmup_lr_rate: Any = leaf(default=None)
+    lr_init: Any = leaf(default=None)
+
+
+    def _more_checks(self):
+        self._set("warmup_lr_rate", _opt_float(type(self).__name__, "warmup_lr_rate", self.warmup_lr_rate))
+
+    def _get_closed_form_lr(self, e, dtype):
+        W, T = self.num_warmup_steps, self.num_training_steps
+        r = _rate(self.min_lr, self.min_lr_rate, self.lr_init, self.lr, dtype)
+        if self.warmup_lr_rate is None:
+            warm = (e + 1).astype(dtype) / max(1, W)
+        else:
+            wr = arr(self.warmup_lr_rate, dtype)
+            warm = wr + (1.0 - wr) * (e.astype(dtype) / max(1, W - 1))
+        k = jnp.maximum(e - W + 1, 0)
+        c = _cos2(_turns(self.num_cycles, k, max(1, T - W), dtype))
+        f = jnp.maximum(c * (1.0 - r) + r, 0.0)
+        return arr(self.lr, dtype) * jnp.where(e < W, warm, f)
+
+
+_WSD_TYPES = ("linear", "cosine", "1-sqrt")
+
+
+class WSDSchedule(_HFSchedule, mirrors="transformers.optimization.get_wsd_schedule"):
+    """Warmup, stable, decay: transformers' ``"warmup_stable_decay"`` (``get_wsd_schedule``).
+
+    With ``m = min_lr_ratio``, ``S = num_stable_steps`` (default ``T - W - num_decay_steps``):
+
+    * warmup, ``k < W``, ``p = k / max(1, W)``: ``max(0, w(p) (1 - m) + m)``, ``w(p)`` = ``p`` (linear),
+      ``(1 - cos(pi p)) / 2`` (cosine) or ``1 - sqrt(1 - p)`` (1-sqrt);
+    * stable, ``k < W + S``: 1;
+    * decay, ``k < W + S + D``, ``q = (k - W - S) / max(1, D)``: ``max(0, d(q) (1 - m) + m)``, ``d(q)`` = ``1 - q``,
+      ``(1 + cos(2 pi num_cycles q)) / 2`` or ``1 - sqrt(q)`` (no optax equivalent: its best approximation is
+      off by 41% of the LR);
+    * then ``m``.
+
+    When both ``num_training_steps`` and ``num_stable_steps`` are given, ``num_stable_steps`` wins (as in
+    transformers, which warns; here a warning is raised only when the two disagree).
+
+    >>> from jaxsched.transformers import WSDSchedule
+    >>> s = WSDSchedule(0.1, num_warmup_steps=2, num_decay_steps=4, num_training_steps=8, decay_type="1-sqrt")
+    >>> [round(float(s(k)), 6) for k in range(9)]
+    [0.0, 0.05, 0.1, 0.1, 0.1, 0.05, 0.029289, 0.013397, 0.0]
+    """
+
+    lr: LR = leaf()
+    num_warmup_steps: int = static()
+    num_decay_steps: int = static()
+    num_training_steps: Any = static(default=None)
+    num_stable_steps: Any = static(default=None)
+    warmup_type: str = static(default="linear")
+    decay_type: str = static(default="cosine")
+    min_lr_ratio: float = leaf(default=0.0)
+    num_cycles: float = leaf(default=0.5)
+
+
+    def _validate(self):
+        n = "WSDSchedule"
+        self._check_common("num_warmup_steps")
+        self._set("num_decay_steps", _steps(n, "num_decay_steps", self.num_decay_steps))
+        self._set("num_training_steps", _steps(n, "num_training_steps", self.num_training_steps, optional=True))
+        self._set("num_stable_steps", _steps(n, "num_stable_steps", self.num_stable_steps, optional=True))
+        if self.num_training_steps is None and self.num_stable_steps is None:
+            raise ValueError(f"{n}: Either num_training_steps or num_stable_steps must be specified.")
+        if self.warmup_type not in _WSD_TYPES:
+            raise ValueError(f"{n}: Unknown warmup type: {self.warmup_type}, expected 'linear', 'cosine' or '1-sqrt'")
+        if self.decay_type not in _WSD_TYPES:
+            raise ValueError(f"{n}: Unknown decay type: {self.decay_type}, expected 'linear', 'cosine' or '1-sqrt'")
+        self._set("min_lr_ratio", check_float(n, "min_lr_ratio", self.min_lr_ratio))
+        self._set("num_cycles", check_float(n, "num_cycles", self.num_cycles))
+        if self.num_training_steps is not None and self.num_stable_steps is not None \
+                and self.num_warmup_steps + self.num_stable_steps + self.num_decay_steps != self.num_training_steps:
+            warnings.warn(
+                f"{n}: Both num_training_steps and num_stable_steps are specified. num_stable_steps will be used "
+                f"(num_warmup_steps + num_stable_steps + num_decay_steps = "
+                f"{self.num_warmup_steps + self.num_stable_steps + self.num_decay_steps} != "
+                f"num_training_steps={self.num_training_steps}).", stacklevel=3)
+
+    @property
+    def stable_steps(self) -> int:
+        """``num_stable_steps``, or ``num_training_steps - num_warmup_steps - num_decay_steps`` (may be < 0)."""
+        if self.num_stable_steps is not None:
+            return self.num_stable_steps
+        return self.num_training_steps - self.num_warmup_steps - self.num_decay_steps
+
+    def _get_closed_form_lr(self, e, dtype):
+        W, S, D = self.num_warmup_steps, self.stable_steps, self.num_decay_steps
+        m = arr(self.min_lr_ratio, dtype)
+        p = _warmup(e, W, dtype)
+        if self.warmup_type == "linear":
+            w = p
+        elif self.warmup_type == "cosine":
+            s = jnp.sin(0.5 * jnp.pi * p)  # (1 - cos(pi p)) / 2
+            w = s * s
+        else:
+            w = 1.0 - jnp.sqrt(jnp.maximum(1.0 - p, 0.0))
+        kd = jnp.maximum(e - W - S, 0)
+        q = kd.astype(dtype) / max(1, D)
+        if self.decay_type == "linear":
+            d = 1.0 - q
+        elif self.decay_type == "cosine":
+            d = _cos2(_turns(self.num_cycles, kd, max(1, D), dtype))
+        else:
+            d = 1.0 - jnp.sqrt(q)
+        warm = jnp.maximum(w * (1.0 - m) + m, 0.0)
+        decay = jnp.maximum(d * (1.0 - m) + m, 0.0)
+        f = jnp.where(e < W, warm, jnp.where(e < W + S, jnp.ones((), dtype),
+                                             jnp.where(e < W + S + D, decay, m)))
+        return arr(self.lr, dtype) * f
