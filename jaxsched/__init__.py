@@ -6,7 +6,9 @@ schedule as it stands. Metric-driven and running schedules are :class:`StatefulS
 stateful-schedule protocol (``init``, ``update(state, value=...)``, ``__call__(state)``).
 """
 
+from . import keras as keras
 from . import optim as optim
+from . import timm as timm
 from . import transformers as transformers
 from ._adapters import LinearWarmup as LinearWarmup
 from ._adapters import Offset as Offset
@@ -22,6 +24,8 @@ from ._compose import SequentialLR as SequentialLR
 from ._cyclic import CosineAnnealingWarmRestarts as CosineAnnealingWarmRestarts
 from ._cyclic import CyclicLR as CyclicLR
 from ._cyclic import OneCycleLR as OneCycleLR
+from ._frameworks import from_keras as from_keras
+from ._frameworks import from_timm as from_timm
 from ._lr_find import LRFindResult as LRFindResult
 from ._lr_find import lr_find as lr_find
 from ._plateau import PlateauState as PlateauState
@@ -85,9 +89,13 @@ __all__ = [
     "StepLR",
     "Value",
     "from_config",
+    "from_keras",
+    "from_timm",
     "from_torch",
+    "keras",
     "lr_find",
     "optim",
     "parse_spec",
+    "timm",
     "transformers",
 ]

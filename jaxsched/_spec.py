@@ -145,9 +145,9 @@ class _Parser:
                         f"spec).")
 
     def call(self, node: ast.Call, depth: int) -> Any:
-        if not isinstance(node.func, ast.Name):
+        name = _call_name(node.func)
+        if name is None:
             raise SpecError(f"{self.where}{self.part(node.func)} is not a schedule name; write e.g. {_EXAMPLE}.")
-        name = node.func.id
         if name not in known_names():
             raise _unknown(name, self.where)
         args = [self.node(a, depth + 1) for a in node.args]
@@ -166,6 +166,20 @@ class _Parser:
             raise SpecError(f"{self.where}{err}{_keyword_hint(cls, kwargs)}") from None
         except (ValueError, OverflowError) as err:
             raise SpecError(f"{self.where}{err}") from None
+
+
+def _call_name(func: ast.AST) -> str | None:
+    """The registry name a call is written with: ``StepLR``, a framework catalogue's dotted name
+    (``keras.CosineDecay``), or the bare class name a repr shows (``CosineDecay``) when exactly one registered
+    class has it."""
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        return f"{func.value.id}.{func.attr}"
+    if not isinstance(func, ast.Name):
+        return None
+    if func.id in REGISTRY:
+        return func.id
+    matches = [k for k, cls in REGISTRY.items() if cls.__name__ == func.id and not k.startswith("_")]
+    return matches[0] if len(matches) == 1 else func.id
 
 
 def _keyword_hint(klass: Any, kwargs: dict) -> str:

@@ -84,10 +84,16 @@ def cmd_report(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from . import catalogue
+    from . import catalogue, frameworks
 
-    for c in catalogue.select(args.only):
+    fw = frameworks.matching(args.only)
+    torch_cases = [c for c in catalogue.CASES if not args.only or args.only.lower() in c.name.lower()]
+    if not torch_cases and not fw:
+        catalogue.select(args.only)  # its "no case name contains" message
+    for c in torch_cases:
         print(f"{c.kind:9}  {c.steps:5}  {c.name}")
+    for c in fw:
+        print(f"{c.kind:9}  {c.steps:5}  {c.name}  [{', '.join(w.framework for w in c.writings)}]")
     return 0
 
 
