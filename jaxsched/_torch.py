@@ -1,104 +1,169 @@
-"""``from_torch``: a live torch LR scheduler as the jaxsched schedule that continues where it stands."""
+"""``from_torch``: a live torch LR scheduler as the jaxsched schedule that continues where it stands.
+
+Driven by the catalogue: each jaxsched class names the torch class it mirrors
+(``mirrors="torch.optim.lr_scheduler.StepLR"``), and ``from_torch`` converts exactly those classes. A torch
+subclass that overrides how the LR is computed (``get_lr``, ``_get_closed_form_lr``, ``step``) is refused: its
+LRs are not the built-in's. A class reads its arguments back from the torch object with the classmethod
+``_from_counterpart(obj, base)``; without one, its constructor fields are read from the same-named attributes
+(``StepLR.step_size`` from ``sched.step_size``) and ``lr`` is ``base``, the optimizer's initial LRs. A class
+whose step count is not torch's ``last_epoch`` says so with ``_counterpart_steps(obj)``, and one that did not
+start from the optimizer's ``initial_lr`` with ``_counterpart_base(obj)``. The helpers below are what the
+classes' hooks share.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
+import dataclasses
+import importlib
+from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
 
 from ._adapters import Offset, Running, RunningState
-from ._base import Schedule
-from ._compose import ChainedScheduler, SequentialLR
-from ._cyclic import CosineAnnealingWarmRestarts, CyclicLR, OneCycleLR
+from ._base import StatefulSchedule
 from ._numerics import float_dtype, int_dtype
-from ._swa import SWALR
-from ._plateau import PlateauState, ReduceLROnPlateau
-from ._schedules import (ConstantLR, CosineAnnealingLR, ExponentialLR, LambdaLR, LinearLR, MultiplicativeLR,
-                         MultiStepLR, PolynomialLR, StepLR)
+from ._value import CATALOGUE, Value
+
+#: The methods whose override makes a torch subclass compute other LRs than the class it extends.
+_LR_METHODS = ("get_lr", "_get_closed_form_lr", "step")
 
 
-def _one(values):
+def per_group(values):
     """A per-group list as jaxsched takes it: a float for one group, else a tuple."""
     values = [float(v) for v in values]
     return values[0] if len(values) == 1 else tuple(values)
 
 
-def _lambda(fns, name):
+def one_or_tuple(fns):
+    """torch's per-group callables as jaxsched takes them: one shared callable, else a tuple."""
     fns = list(fns)
     return fns[0] if all(f is fns[0] for f in fns) else tuple(fns)
 
 
-def _momentum_keys(sched):
-    groups = sched.optimizer.param_groups
-    return _one(g["base_momentum"] for g in groups), _one(g["max_momentum"] for g in groups)
+def group_values(sched, key: str):
+    """The optimizer's per-group ``key`` (``"initial_lr"``, ``"swa_lr"``, ...) as jaxsched takes it."""
+    return per_group(g[key] for g in sched.optimizer.param_groups)
 
 
-def _config(sched, base) -> Schedule:
-    """The jaxsched schedule for torch scheduler ``sched`` whose initial LRs are ``base`` (index 0 view)."""
-    name = type(sched).__name__
-    if name in ("LambdaLR", "MultiplicativeLR"):
-        cls = LambdaLR if name == "LambdaLR" else MultiplicativeLR
+def with_callables(cls: type[Value], field: str, kwargs: dict) -> Value:
+    """``cls(**kwargs)``, saying which torch callable could not be converted when JAX cannot trace it."""
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise TypeError(
+            f"from_torch: the {cls.__name__}'s {field} cannot be converted: jaxsched calls it with the step as a "
+            f"traced JAX integer so that the schedule runs under jit.\n{err}"
+        ) from None
+
+
+def counterparts() -> dict[type, type[Value]]:
+    """Each catalogued torch class (resolved from its dotted path) and the jaxsched class that mirrors it."""
+    out: dict[type, type[Value]] = {}
+    for path, cls in CATALOGUE.items():
+        if not path.startswith("torch."):
+            continue
+        module, _, name = path.rpartition(".")
         try:
-            return cls(base, lr_lambda=_lambda(sched.lr_lambdas, name))
-        except TypeError as err:
+            out[getattr(importlib.import_module(module), name)] = cls
+        except (ImportError, AttributeError):  # a torch without this scheduler
+            continue
+    return out
+
+
+def counterpart_of(sched) -> type[Value]:
+    """The jaxsched class for torch scheduler ``sched``: its exact class in the catalogue."""
+    table = counterparts()
+    tcls = type(sched)
+    if tcls in table:
+        return table[tcls]
+    base = next((t for t in tcls.__mro__[1:] if t in table), None)
+    if base is not None:
+        changed = [m for m in _LR_METHODS if getattr(tcls, m, None) is not getattr(base, m, None)]
+        if not changed:  # a subclass that only changes the constructor's defaults computes torch's LRs
+            return table[base]
+        raise TypeError(
+            f"from_torch: {tcls.__module__}.{tcls.__qualname__} subclasses torch's {base.__name__} and overrides "
+            f"{', '.join(changed)}, so its LRs need not be {base.__name__}'s; jaxsched converts torch's own "
+            f"schedulers only. Write the schedule as a jaxsched class, or convert a plain {base.__name__}."
+        )
+    known = ", ".join(sorted(t.__name__ for t in table))
+    raise TypeError(f"from_torch: no jaxsched counterpart for torch scheduler {tcls.__qualname__!r}; "
+                    f"jaxsched mirrors: {known}.")
+
+
+def read_attributes(cls: type[Value], sched, base) -> Value:
+    """The default conversion: every constructor field read from the same-named attribute; ``lr`` is ``base``."""
+    kwargs = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if not f.init:
+            continue
+        if f.name == "lr":
+            kwargs["lr"] = base
+        elif hasattr(sched, f.name):
+            kwargs[f.name] = getattr(sched, f.name)
+        else:
             raise TypeError(
-                f"from_torch: the {name}'s lr_lambda cannot be converted: jaxsched calls it with the step as a "
-                f"traced JAX integer so that the schedule runs under jit.\n{err}"
-            ) from None
-    if name == "StepLR":
-        return StepLR(base, step_size=sched.step_size, gamma=sched.gamma)
-    if name == "MultiStepLR":
-        return MultiStepLR(base, milestones=sorted(Counter(sched.milestones).elements()), gamma=sched.gamma)
-    if name == "ConstantLR":
-        return ConstantLR(base, factor=sched.factor, total_iters=sched.total_iters)
-    if name == "LinearLR":
-        return LinearLR(base, start_factor=sched.start_factor, end_factor=sched.end_factor,
-                        total_iters=sched.total_iters)
-    if name == "ExponentialLR":
-        return ExponentialLR(base, gamma=sched.gamma)
-    if name == "PolynomialLR":
-        return PolynomialLR(base, total_iters=sched.total_iters, power=sched.power)
-    if name == "CosineAnnealingLR":
-        return CosineAnnealingLR(base, T_max=sched.T_max, eta_min=sched.eta_min)
-    if name == "CosineAnnealingWarmRestarts":
-        return CosineAnnealingWarmRestarts(base, T_0=sched.T_0, T_mult=sched.T_mult, eta_min=sched.eta_min)
-    if name == "SWALR":
-        swa = _one(g["swa_lr"] for g in sched.optimizer.param_groups)
-        return SWALR(base, swa_lr=swa, anneal_epochs=sched.anneal_epochs,
-                     anneal_strategy="cos" if sched.anneal_func == sched._cosine_anneal else "linear")
-    if name == "CyclicLR":
-        return _cyclic(sched)
-    if name == "OneCycleLR":
-        return _onecycle(sched)
-    if name == "SequentialLR":
-        return SequentialLR([_config(s, base) for s in sched._schedulers], milestones=list(sched._milestones))
-    if name == "ChainedScheduler":
-        return ChainedScheduler([_config(s, base) for s in sched._schedulers])
-    raise TypeError(f"from_torch: no jaxsched counterpart for torch scheduler {name!r}.")
+                f"from_torch: torch's {type(sched).__name__} has no attribute {f.name!r} to read "
+                f"{cls.__name__}.{f.name} from; {cls.__name__} needs a _from_counterpart hook."
+            )
+    return cls(**kwargs)
+
+
+def convert(sched, base) -> Any:
+    """The jaxsched value for torch scheduler ``sched`` whose initial LRs are ``base`` (its index 0 view): a
+    Schedule, or ``(schedule, state)`` for a StatefulSchedule."""
+    cls = counterpart_of(sched)
+    hook = getattr(cls, "_from_counterpart", None)
+    return hook(sched, base) if hook is not None else read_attributes(cls, sched, base)
+
+
+def base_lrs(sched):
+    """The LRs ``sched`` started from: the optimizer's initial LRs (a composite's: its first member's), unless
+    the class says otherwise with ``_counterpart_base(obj)``."""
+    hook = getattr(counterpart_of(sched), "_counterpart_base", None)
+    if hook is not None:
+        return hook(sched)
+    members = getattr(sched, "_schedulers", None)
+    if members:
+        return base_lrs(members[0])
+    return group_values(sched, "initial_lr")
+
+
+def steps_taken(sched) -> int:
+    """How many ``step()`` calls ``sched`` has taken (torch's ``last_epoch`` unless the class says otherwise)."""
+    hook = getattr(counterpart_of(sched), "_counterpart_steps", None)
+    if hook is not None:
+        return int(hook(sched))
+    if not hasattr(sched, "last_epoch"):  # ChainedScheduler: its members count
+        return steps_taken(sched._schedulers[0])
+    return int(sched.last_epoch)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the conversions the classes' _from_counterpart hooks share (torch keeps these arguments under other names)
 
 
 def _int_if_whole(x):
     return int(round(x)) if abs(x - round(x)) <= 1e-9 * max(1.0, abs(x)) else x
 
 
-def _cyclic(sched) -> CyclicLR:
+def cyclic_from(cls, sched):
+    """CyclicLR: torch keeps ``total_size``/``step_ratio``, the LRs in ``base_lrs``/``max_lrs``."""
     up = _int_if_whole(sched.total_size * sched.step_ratio)
     down = _int_if_whole(sched.total_size - sched.total_size * sched.step_ratio)
-    custom = sched._scale_fn_custom
-    kw = dict(base_lr=_one(sched.base_lrs), max_lr=_one(sched.max_lrs), step_size_up=up, step_size_down=down,
-              mode=sched.mode, gamma=sched.gamma, cycle_momentum=bool(sched.cycle_momentum))
-    if custom is not None:
-        kw.update(scale_fn=custom, scale_mode=sched.scale_mode)
+    kw: dict[str, Any] = dict(
+        base_lr=per_group(sched.base_lrs), max_lr=per_group(sched.max_lrs), step_size_up=up, step_size_down=down,
+        mode=sched.mode, gamma=sched.gamma, cycle_momentum=bool(sched.cycle_momentum))
+    if sched._scale_fn_custom is not None:
+        kw.update(scale_fn=sched._scale_fn_custom, scale_mode=sched.scale_mode)
     if sched.cycle_momentum:
-        kw["base_momentum"], kw["max_momentum"] = _one(sched.base_momentums), _one(sched.max_momentums)
-    try:
-        return CyclicLR(**kw)
-    except TypeError as err:
-        raise TypeError(f"from_torch: the CyclicLR's scale_fn cannot be converted.\n{err}") from None
+        kw["base_momentum"], kw["max_momentum"] = per_group(sched.base_momentums), per_group(sched.max_momentums)
+    return with_callables(cls, "scale_fn", kw)
 
 
-def _onecycle(sched) -> OneCycleLR:
+def onecycle_from(cls, sched):
+    """OneCycleLR: torch keeps the phase ends and the per-group LRs; recover ``pct_start`` exactly."""
     groups = sched.optimizer.param_groups
     T = sched.total_steps
     end = sched._schedule_phases[0]["end_step"]
@@ -111,44 +176,49 @@ def _onecycle(sched) -> OneCycleLR:
     max_lr = [g["max_lr"] for g in groups]
     init = [g["initial_lr"] for g in groups]
     low = [g["min_lr"] for g in groups]
-    div = max_lr[0] / init[0]
-    final = init[0] / low[0]
-    kw = dict(max_lr=_one(max_lr), total_steps=T, pct_start=pct, anneal_strategy=sched._anneal_func_type,
-              cycle_momentum=bool(sched.cycle_momentum), div_factor=div, final_div_factor=final,
-              three_phase=len(sched._schedule_phases) == 3)
+    kw: dict[str, Any] = dict(
+        max_lr=per_group(max_lr), total_steps=T, pct_start=pct, anneal_strategy=sched._anneal_func_type,
+        cycle_momentum=bool(sched.cycle_momentum), div_factor=max_lr[0] / init[0],
+        final_div_factor=init[0] / low[0], three_phase=len(sched._schedule_phases) == 3)
     if sched.cycle_momentum:
-        kw["base_momentum"], kw["max_momentum"] = _momentum_keys(sched)
-    return OneCycleLR(**kw)
+        kw["base_momentum"] = group_values(sched, "base_momentum")
+        kw["max_momentum"] = group_values(sched, "max_momentum")
+    return cls(**kw)
 
 
-def _base_lrs(sched):
-    name = type(sched).__name__
-    if name in ("SequentialLR", "ChainedScheduler"):
-        return _base_lrs(sched._schedulers[0])
-    return [float(g["initial_lr"]) for g in sched.optimizer.param_groups]
-
-
-def _steps(sched) -> int:
-    name = type(sched).__name__
-    if name == "SWALR":
-        return sched._step_count - 1
-    if name == "ChainedScheduler":
-        return _steps(sched._schedulers[0])
-    return int(sched.last_epoch)
-
-
-def _plateau(sched):
+def swalr_base(sched):
+    """SWALR anneals from the LR the optimizer held at its construction; recover it from the LR held now."""
     groups = sched.optimizer.param_groups
-    lrs = [float(g["lr"]) for g in groups]
-    min_lr = _one(sched.min_lrs) if sched.default_min_lr is None else sched.default_min_lr
-    p = ReduceLROnPlateau(_one(lrs), mode=sched.mode, factor=sched.factor, patience=sched.patience,
-                          threshold=sched.threshold, threshold_mode=sched.threshold_mode, cooldown=sched.cooldown,
-                          min_lr=min_lr, eps=sched.eps)
+    step = sched._step_count - 1
+    A = sched.anneal_epochs
+    if A == 0:
+        step = max(1, step)
+    alpha = sched.anneal_func(max(0, min(1, step / max(1, A))))
+    return per_group(sched._get_initial_lr(g["lr"], g["swa_lr"], alpha) for g in groups)
+
+
+def swalr_from(cls, sched, base):
+    """SWALR: torch keeps ``swa_lr`` in the parameter groups and the strategy as a function."""
+    return cls(base, swa_lr=group_values(sched, "swa_lr"), anneal_epochs=sched.anneal_epochs,
+               anneal_strategy="cos" if sched.anneal_func == sched._cosine_anneal else "linear")
+
+
+def plateau_from(cls, sched):
+    """ReduceLROnPlateau: the schedule on the LRs held now, and the state torch is in (``(plateau, state)``)."""
+    from ._plateau import PlateauState
+
+    lrs = group_values(sched, "lr")
+    min_lr = per_group(sched.min_lrs) if sched.default_min_lr is None else sched.default_min_lr
+    p = cls(lrs, mode=sched.mode, factor=sched.factor, patience=sched.patience, threshold=sched.threshold,
+            threshold_mode=sched.threshold_mode, cooldown=sched.cooldown, min_lr=min_lr, eps=sched.eps)
     dtype, itype = float_dtype(), int_dtype()
     state = PlateauState(jnp.asarray(float(sched.best), dtype), jnp.asarray(sched.num_bad_epochs, itype),
                          jnp.asarray(sched.cooldown_counter, itype), jnp.asarray(sched.last_epoch, itype),
-                         jnp.asarray(_one(lrs), dtype))
+                         jnp.asarray(lrs, dtype))
     return p, state
+
+
+# ----------------------------------------------------------------------------------------------------------
 
 
 def from_torch(scheduler, *, running: bool = False):
@@ -186,27 +256,14 @@ def from_torch(scheduler, *, running: bool = False):
     >>> [round(float(s(i)), 6) for i in range(4)]
     [0.05, 0.025, 0.025, 0.0125]
     """
-    name = type(scheduler).__name__
     if not hasattr(scheduler, "optimizer"):
         raise TypeError(f"from_torch: expected a torch LR scheduler, got {scheduler!r}.")
-    if name == "ReduceLROnPlateau":
-        return _plateau(scheduler)
-    if name == "CosineAnnealingWarmRestarts":
-        t_cur = scheduler.T_cur
-        if float(t_cur) != int(t_cur) or scheduler.last_epoch < 0:
-            raise ValueError(
-                f"from_torch: this CosineAnnealingWarmRestarts was stepped with a fractional epoch "
-                f"(T_cur={t_cur!r}); a schedule of the step cannot continue it. For torch's "
-                f"step(epoch + i / iters) idiom use jaxsched.PerEpoch(schedule, iters, fractional=True)."
-            )
-    base = _base_lrs(scheduler)
-    if name in ("CyclicLR", "OneCycleLR"):
-        schedule = _config(scheduler, None)
-    elif name == "SWALR":
-        schedule = _swalr(scheduler)
-    else:
-        schedule = _config(scheduler, _one(base))
-    k = _steps(scheduler)
+    cls = counterpart_of(scheduler)
+    if issubclass(cls, StatefulSchedule):  # the plateau: its hook gives the schedule and the state it is in
+        return convert(scheduler, None)
+    base = base_lrs(scheduler)
+    schedule = convert(scheduler, base)
+    k = steps_taken(scheduler)
     now = np.asarray([float(g["lr"]) for g in scheduler.optimizer.param_groups], np.float64)
     if running:
         dtype = float_dtype()
@@ -226,16 +283,3 @@ def from_torch(scheduler, *, running: bool = False):
             f"torch's recursive update does."
         )
     return s
-
-
-def _swalr(sched) -> SWALR:
-    """SWALR anneals from the LR the optimizer held at construction; recover it from the LR it holds now."""
-    groups = sched.optimizer.param_groups
-    step = sched._step_count - 1
-    A = sched.anneal_epochs
-    if A == 0:
-        step = max(1, step)
-    alpha = sched.anneal_func(max(0, min(1, step / max(1, A))))
-    start = [sched._get_initial_lr(g["lr"], g["swa_lr"], alpha) for g in groups]
-    return _config(sched, _one(start))
-
