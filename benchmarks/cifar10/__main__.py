@@ -42,6 +42,9 @@ def main(argv=None) -> int:
     ap.add_argument("--distributed", action="store_true",
                     help="call jax.distributed.initialize() first (multi-host; also done when "
                          "JAX_COORDINATOR_ADDRESS is set)")
+    ap.add_argument("--num-processes", type=int, default=None, help="multi-process: the number of processes")
+    ap.add_argument("--process-id", type=int, default=None, help="multi-process: this process's index")
+    ap.add_argument("--coordinator", default=None, help="multi-process: HOST:PORT of process 0's coordinator")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     ap.add_argument("--report-only", action="store_true", help="only rebuild summary.md and curves.png")
     args = ap.parse_args(argv)
@@ -78,8 +81,7 @@ def _run(ap, args) -> int:
 
     import jax
 
-    if args.distributed or os.environ.get("JAX_COORDINATOR_ADDRESS"):
-        jax.distributed.initialize()
+    init_distributed(args, jax)
 
     from . import report, train
 
@@ -145,6 +147,29 @@ def _run(ap, args) -> int:
         report.write_report(out, order=labels)
         print(f"wrote {out / 'summary.md'} and {out / 'curves.png'}", file=sys.stderr)
     return 0
+
+
+def init_distributed(args, jax) -> None:
+    """``jax.distributed.initialize`` from ``--num-processes/--process-id/--coordinator`` (all three, or
+    none), or from the environment with ``--distributed`` / ``JAX_COORDINATOR_ADDRESS``. On CPU the
+    cross-process collectives are gloo's."""
+    given = [args.num_processes, args.process_id, args.coordinator]
+    if any(v is not None for v in given):
+        if any(v is None for v in given):
+            raise CliError("--num-processes, --process-id and --coordinator go together; got "
+                           f"--num-processes={args.num_processes!r}, --process-id={args.process_id!r}, "
+                           f"--coordinator={args.coordinator!r}")
+        if args.num_processes < 1 or not 0 <= args.process_id < args.num_processes:
+            raise CliError(f"need --num-processes >= 1 and 0 <= --process-id < --num-processes, got "
+                           f"--num-processes={args.num_processes!r}, --process-id={args.process_id!r}")
+        if ":" not in args.coordinator:
+            raise CliError(f"--coordinator must be HOST:PORT, got --coordinator={args.coordinator!r}")
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.num_processes,
+                                   process_id=args.process_id)
+    elif args.distributed or os.environ.get("JAX_COORDINATOR_ADDRESS"):
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize()
 
 
 def _write_info(out: Path, preset, run, plans, args, jax) -> None:

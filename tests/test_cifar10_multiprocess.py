@@ -1,0 +1,83 @@
+"""Multi-process data parallelism: 2 processes on 127.0.0.1 (2 forced CPU devices each), started through
+the command line's --num-processes/--process-id/--coordinator handling, train the smoke network to the
+result of 1 process with the same 4 devices."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.cifar10.__main__ import CliError, init_distributed
+
+pytestmark = pytest.mark.slow  # three subprocesses that each compile and train (a minute or more on 2 cores)
+
+REPO = Path(__file__).resolve().parents[1]
+
+SCRIPT = textwrap.dedent("""
+    import argparse, json, sys
+    sys.path.insert(0, {repo!r}); sys.path.insert(0, {tests!r})
+    import jax
+    from benchmarks.cifar10.__main__ import init_distributed
+    n, pid, coord = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    if n > 1:
+        init_distributed(argparse.Namespace(num_processes=n, process_id=pid, coordinator=coord,
+                                            distributed=False), jax)
+    assert jax.device_count() == 4 and jax.process_count() == n, (jax.device_count(), jax.process_count())
+    from test_cifar10 import fake_arrays
+    from benchmarks.cifar10 import train
+    preset = train.dataclasses.replace(train.PRESETS["smoke"], epochs=2)
+    run = train.Run(preset, fake_arrays(), loop="host")
+    plan = train.parse_schedule("OneCycleLR", 2, run.steps_per_epoch)
+    recs = run.train(plan, progress=False)
+    print("RESULT " + json.dumps([[r["train_loss"], r["test_loss"], r["test_acc"]] for r in recs]), flush=True)
+""")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _result(stdout: str):
+    return json.loads(next(line for line in stdout.splitlines() if line.startswith("RESULT "))[7:])
+
+
+def test_two_processes_train_like_one(tmp_path):
+    script = SCRIPT.format(repo=str(REPO), tests=str(Path(__file__).parent))
+    coord = f"127.0.0.1:{_free_port()}"
+    env2 = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    procs = [subprocess.Popen([sys.executable, "-c", script, "2", str(i), coord], env=env2, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
+    outs = [p.communicate(timeout=900) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    two = [np.array(_result(o)) for o, _ in outs]
+    np.testing.assert_array_equal(two[0], two[1])  # every process reports the same global result
+    env1 = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    one = subprocess.run([sys.executable, "-c", script, "1", "0", "-"], env=env1, capture_output=True, text=True,
+                         timeout=900)
+    assert one.returncode == 0, one.stderr[-3000:]
+    ref = np.array(_result(one.stdout))
+    assert ref.shape == (2, 3)
+    # the tolerance of the 8-device test: the same computation, reduction order differs across processes
+    np.testing.assert_allclose(two[0][:, :2], ref[:, :2], rtol=2e-2)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(num_processes=2, process_id=None, coordinator="h:1"), "go together"),
+    (dict(num_processes=2, process_id=2, coordinator="h:1"), "0 <= --process-id < --num-processes"),
+    (dict(num_processes=2, process_id=0, coordinator="nohost"), "HOST:PORT"),
+])
+def test_multiprocess_flags_are_checked(kw, match):
+    with pytest.raises(CliError, match=match):
+        init_distributed(argparse.Namespace(distributed=False, **kw), None)
