@@ -173,14 +173,14 @@ def parse_schedule(text: str, epochs: int, steps_per_epoch: int, lr: float = 0.1
     call = tree.body
     if isinstance(call, ast.Name):  # a bare name that is not one of the article's six
         hint = _did_you_mean(call.id)
-        hint = hint or f"; other schedules are written as calls, e.g. {call.id}(0.1, ...)"
+        hint = hint or f"; other schedules are written as calls, e.g. {call.id}(0.1, ...)."
         raise ValueError(f"--schedules entry {text!r} is not one of the article's schedules "
-                         f"({', '.join(ARTICLE)}){hint}.")
+                         f"({', '.join(ARTICLE)}){hint}")
     name = call.func.id if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) else None
     if name is not None and name not in ARTICLE and not hasattr(jaxsched, name):
         hint = _did_you_mean(name)
         if hint:
-            raise ValueError(f"--schedules entry {text!r}: unknown schedule {name!r}{hint}.")
+            raise ValueError(f"--schedules entry {text!r}: unknown schedule {name!r}{hint}")
     if kind is None:
         kind = "step" if name in PER_STEP else "epoch"
     values = {"E": epochs, "S": steps_per_epoch, "T": epochs * steps_per_epoch}
@@ -239,11 +239,9 @@ def _did_you_mean(name: str) -> str:
     import difflib
 
     known = sorted(set(ARTICLE) | {n for n in getattr(jaxsched, "__all__", ()) if n[:1].isupper()})
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
-    if not close:
-        lower = {k.lower(): k for k in known}
-        close = [lower[name.lower()]] if name.lower() in lower else []
-    return f"; did you mean {close[0]!r}?" if close else ""
+    lower = {k.lower(): k for k in known}  # case-insensitive: 'Stepl' and 'steplr' are StepLR
+    close = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.75)
+    return f"; did you mean {lower[close[0]]!r}?" if close else ""
 
 
 def parse_label(text: str) -> str:
