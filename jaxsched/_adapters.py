@@ -12,10 +12,10 @@
 from __future__ import annotations
 
 import numbers
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
+from jax.core import Tracer
 
 from . import _checks as checks
 from ._base import Affine, Schedule, StatefulSchedule, leaf, refuse_stateful, static
@@ -118,6 +118,7 @@ class PerEpoch(_Wrapper):
         if not self.fractional:
             return self.schedule._get_closed_form_lr(e // n, dtype)
         s = self.schedule
+        assert isinstance(s, CosineAnnealingWarmRestarts)  # _validate allows fractional only for it
         j = jnp.maximum(e - 1, 0)
         t_int, t_i = s._cycle(j // n)
         t_cur = t_int.astype(dtype) + (j % n).astype(dtype) / n
@@ -140,9 +141,10 @@ class PerEpoch(_Wrapper):
         """The momentum (or Adam ``b1``) applied at update ``step`` (CyclicLR/OneCycleLR)."""
         if self.fractional or not self.cycle_momentum:
             raise ValueError(f"PerEpoch: {self.schedule!r} does not cycle the momentum.")
-        if isinstance(step, numbers.Integral) and not isinstance(step, bool) and step >= 0:
-            return self.schedule.momentum(step // self.steps_per_epoch)
-        return self.schedule.momentum(as_step(step, "PerEpoch") // self.steps_per_epoch)
+        inner: Any = self.schedule  # CyclicLR or OneCycleLR (cycle_momentum checked above)
+        if isinstance(step, int) and not isinstance(step, bool) and step >= 0:
+            return inner.momentum(step // self.steps_per_epoch)
+        return inner.momentum(as_step(step, "PerEpoch") // self.steps_per_epoch)
 
 
 class Offset(_Wrapper):
@@ -169,19 +171,25 @@ class Offset(_Wrapper):
             self.schedule._check_step(step + self.start)
 
     def _get_closed_form_lr(self, e, dtype):
-        return self.schedule._get_closed_form_lr(e + self.start, dtype)
+        return self.schedule._get_closed_form_lr(self._shift(e), dtype)
+
+    def _shift(self, e):
+        """``e + start``, saturated at the largest step instead of wrapping around (to a negative step)."""
+        top = jnp.asarray(int(jnp.iinfo(e.dtype).max) - self.start, e.dtype)
+        return jnp.minimum(e, top) + self.start
 
     def _get_initial_lr(self, dtype):
         return Affine(0.0, self._get_closed_form_lr(jnp.zeros((), int_dtype()), dtype))
 
     def _get_lr(self, e, dtype):
-        return self.schedule._get_lr(e + self.start, dtype)
+        return self.schedule._get_lr(self._shift(e), dtype)
 
     def momentum(self, step) -> Array:
         """The momentum (or Adam ``b1``) ``step`` steps after the resume point (CyclicLR/OneCycleLR)."""
-        if isinstance(step, numbers.Integral) and not isinstance(step, bool):
-            return self.schedule.momentum(step + self.start)
-        return self.schedule.momentum(as_step(step, "Offset") + self.start)
+        inner: Any = self.schedule  # CyclicLR or OneCycleLR: AttributeError otherwise, as before
+        if isinstance(step, int) and not isinstance(step, bool):
+            return inner.momentum(step + self.start)
+        return inner.momentum(as_step(step, "Offset") + self.start)
 
 
 class LinearWarmup(Schedule):
@@ -228,7 +236,7 @@ class LinearWarmup(Schedule):
             )
         W = self.num_warmup_steps
         f = 1.0 / (W + 1) if self.start_factor is None else check_float(n, "start_factor", self.start_factor)
-        if not isinstance(f, jax.core.Tracer) and not 0.0 <= f <= 1.0:
+        if not isinstance(f, Tracer) and not 0.0 <= f <= 1.0:
             raise ValueError(f"{n}: start_factor must be in [0, 1], got start_factor={f!r}.")
         self._set("start_factor", f)
 

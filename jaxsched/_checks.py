@@ -14,12 +14,21 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.core import Tracer
 
-from ._numerics import int_dtype
+from ._numerics import float_dtype, int_dtype, int_max
 
 
 def _is_tracer(x) -> bool:
-    return isinstance(x, jax.core.Tracer)
+    return isinstance(x, Tracer)
+
+
+def py_number(value):
+    """A NumPy scalar (``np.float16(65504)``, ``np.int64(3)``) as the Python number it holds; anything else
+    unchanged. NumPy scalars keep their dtype in arithmetic (a float16 sum overflows to inf)."""
+    if isinstance(value, np.generic) and not isinstance(value, np.bool_):
+        return value.item()
+    return value
 
 
 def check_float(cls: str, name: str, value, *, allow_int: bool = True) -> float | Any:
@@ -40,6 +49,19 @@ def check_float(cls: str, name: str, value, *, allow_int: bool = True) -> float 
     value = float(value)
     if math.isnan(value) or math.isinf(value):
         raise ValueError(f"{cls}: {name} must be finite, got {name}={value!r}.")
+    return check_float_range(cls, name, value)
+
+
+def check_float_range(cls: str, name: str, value: float) -> float:
+    """Refuse a finite float that the compute dtype cannot hold (``|x| > 3.4e38`` in float32, x64 off):
+    it would become inf there and the schedule's values NaN."""
+    limit = float(np.finfo(float_dtype()).max)
+    if abs(value) > limit:
+        hint = "" if jax.config.read("jax_enable_x64") else "; enable jax_enable_x64 for float64"
+        raise ValueError(
+            f"{cls}: {name} must be at most {limit:.4g} in magnitude (the largest "
+            f"{np.dtype(float_dtype()).name}{hint}), got {name}={value!r}."
+        )
     return value
 
 
@@ -52,6 +74,18 @@ def check_int(cls: str, name: str, value, *, minimum: int | None = None, rule: s
     value = int(value)
     if minimum is not None and value < minimum:
         raise ValueError(f"{cls}: {name} must be {rule or f'>= {minimum}'}, got {name}={value!r}.")
+    return check_int_range(cls, name, value)
+
+
+def check_int_range(cls: str, name: str, value: int) -> int:
+    """Refuse an integer the step dtype cannot hold (int32 with x64 off): it would fail or wrap at evaluation."""
+    top = int_max()
+    if abs(value) > top:
+        hint = "" if jax.config.read("jax_enable_x64") else "; enable jax_enable_x64 for int64"
+        raise ValueError(
+            f"{cls}: {name} must be at most {top} in magnitude (the largest {np.dtype(int_dtype()).name}"
+            f"{hint}), got {name}={value!r}."
+        )
     return value
 
 
@@ -106,6 +140,11 @@ def check_lengths(cls: str, **named) -> int | None:
 def check_callable(cls: str, name: str, fn, n_groups: int | None):
     """A callable or a tuple of callables, one per group; each is traced once to catch Python control flow."""
     if isinstance(fn, (list, tuple)):
+        if len(fn) == 0:
+            raise ValueError(
+                f"{cls}: {name} must be a function or a non-empty tuple of functions (one per parameter group), "
+                f"got {name}={fn!r}."
+            )
         if n_groups is not None and len(fn) != n_groups:
             raise ValueError(f"{cls}: Expected {n_groups} {name}s, but got {len(fn)} ({name}={fn!r}).")
         fns = tuple(fn)
@@ -181,3 +220,54 @@ def boolean(cls: str, name: str, value) -> bool:
 
 #: ``check_lr`` under the field-check name.
 lr = check_lr
+
+
+# ----------------------------------------------------------------------------------------------------------
+# metric-driven schedules: the metric given to ``update`` and a (possibly restored) state entering it
+
+
+def metric(owner: str, value, dtype, name: str = "value"):
+    """A metric as a real scalar array of ``dtype``: complex and non-scalar metrics are refused (torch: only
+    one-element tensors convert to a Python number; a complex one would lose its imaginary part)."""
+    a = jax.numpy.asarray(value)
+    if jax.numpy.issubdtype(a.dtype, jax.numpy.complexfloating):
+        raise TypeError(f"{owner}: {name} must be a real scalar metric, got a complex {name}={value!r}.")
+    if not (jax.numpy.issubdtype(a.dtype, jax.numpy.floating) or jax.numpy.issubdtype(a.dtype, jax.numpy.integer)):
+        raise TypeError(f"{owner}: {name} must be a real scalar metric, got {name} of dtype {a.dtype}.")
+    if a.size != 1:
+        raise ValueError(
+            f"{owner}: {name} must be a scalar metric (torch: only one element tensors can be converted to "
+            f"Python scalars), got an array of shape {a.shape}."
+        )
+    return a.reshape(()).astype(dtype)
+
+
+def _concrete(a) -> np.ndarray | None:
+    return None if _is_tracer(a) else np.asarray(a)
+
+
+def state_float(owner: str, name: str, x, dtype, *, nonneg: bool = False):
+    """A float field of a restored state, cast to ``dtype`` (an integer ``best`` or ``lr`` would make every
+    later comparison integer); a concrete NaN (or, with ``nonneg``, a negative value) is refused."""
+    a = jax.numpy.asarray(x)
+    if not (jax.numpy.issubdtype(a.dtype, jax.numpy.floating) or jax.numpy.issubdtype(a.dtype, jax.numpy.integer)):
+        raise TypeError(f"{owner}: state.{name} must be a real float array, got dtype {a.dtype} ({name}={x!r}).")
+    c = _concrete(a)
+    if c is not None:
+        if np.isnan(c).any():
+            raise ValueError(f"{owner}: state.{name} must not be NaN (a corrupted state?), got {name}={c!r}.")
+        if nonneg and (c < 0).any():
+            raise ValueError(f"{owner}: state.{name} must be >= 0, got {name}={c!r}.")
+    return a.astype(dtype)
+
+
+def state_count(owner: str, name: str, x, dtype):
+    """A counter of a restored state: a non-negative integer array of ``dtype``."""
+    a = jax.numpy.asarray(x)
+    c = _concrete(a)
+    if not jax.numpy.issubdtype(a.dtype, jax.numpy.integer):
+        if c is None or not jax.numpy.issubdtype(a.dtype, jax.numpy.floating) or not (np.floor(c) == c).all():
+            raise TypeError(f"{owner}: state.{name} must be an integer counter, got dtype {a.dtype} ({name}={x!r}).")
+    if c is not None and (c < 0).any():
+        raise ValueError(f"{owner}: state.{name} must be >= 0 (a counter), got {name}={c!r}.")
+    return a.astype(dtype)

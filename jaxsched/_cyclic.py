@@ -7,20 +7,34 @@ import numbers
 from typing import Any, Union
 
 import jax
+import jax.core  # Tracer: a submodule type checkers see only when imported
 import jax.numpy as jnp
 from jax import lax
+from jax.core import Tracer
 
 from . import _checks as checks
 from ._base import Schedule, leaf, static
 from ._checks import check_callable, check_choice, check_float, check_lengths
-from ._numerics import (Array, arr, as_step, cos_blend, cyclic_position, div, float_dtype, int_max, int_pow,
-                        map_steps, mod)
+from ._numerics import (
+    Array,
+    arr,
+    as_step,
+    cos_blend,
+    cyclic_position,
+    div,
+    float_dtype,
+    int_max,
+    int_pow,
+    map_steps,
+    mod,
+)
 from ._schedules import _call_groups
 
 LR = Union[float, tuple]
 
 
 def _check_size(cls: str, name: str, value, *, allow_zero: bool):
+    value = checks.py_number(value)  # a NumPy scalar keeps its dtype in arithmetic (float16 overflows)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{cls}: {name} must be a number of steps, got {name}={value!r}.")
     if isinstance(value, float) and value.is_integer():
@@ -84,7 +98,7 @@ class CyclicLR(Schedule, mirrors="torch.optim.lr_scheduler.CyclicLR"):
         else:
             check_choice(c, "scale_mode", self.scale_mode, ("cycle", "iterations"))
         g = self.gamma
-        if self.scale_fn is None and self.mode == "exp_range" and not isinstance(g, jax.core.Tracer) \
+        if self.scale_fn is None and self.mode == "exp_range" and not isinstance(g, Tracer) \
                 and not 0.0 <= g <= 1.0:
             raise ValueError(
                 f"CyclicLR: gamma must be in [0, 1] for mode='exp_range' (the amplitude is gamma ** step; "
@@ -109,7 +123,7 @@ class CyclicLR(Schedule, mirrors="torch.optim.lr_scheduler.CyclicLR"):
         up, down = self.step_size_up, self._down
         total = up + down
         if isinstance(up, int) and isinstance(down, int):
-            k = div(e, total)
+            k = div(e, int(total))
             r = e - k * total
             rise = r.astype(dtype) / up
             fall = (total - r).astype(dtype) / (down if down else 1)
@@ -214,7 +228,7 @@ class OneCycleLR(Schedule, mirrors="torch.optim.lr_scheduler.OneCycleLR"):
             raise ValueError(f"OneCycleLR: Expected float between 0 and 1 pct_start, but got pct_start={p!r}.")
         for name in ("div_factor", "final_div_factor"):
             v = getattr(self, name)
-            if not isinstance(v, jax.core.Tracer) and v <= 0:
+            if not isinstance(v, Tracer) and v <= 0:
                 raise ValueError(f"OneCycleLR: {name} must be > 0 (the LR is divided by it), got {name}={v!r}.")
         check_lengths(c, max_lr=self.max_lr, base_momentum=self.base_momentum, max_momentum=self.max_momentum)
         ends = self._ends
@@ -234,7 +248,10 @@ class OneCycleLR(Schedule, mirrors="torch.optim.lr_scheduler.OneCycleLR"):
 
     @property
     def _total(self) -> int:
-        return self.total_steps if self.total_steps is not None else self.epochs * self.steps_per_epoch
+        if self.total_steps is not None:
+            return self.total_steps
+        assert self.epochs is not None and self.steps_per_epoch is not None  # _validate requires one or the other
+        return self.epochs * self.steps_per_epoch
 
     @property
     def _ends(self) -> tuple[float, ...]:
@@ -248,7 +265,7 @@ class OneCycleLR(Schedule, mirrors="torch.optim.lr_scheduler.OneCycleLR"):
         return self.max_lr
 
     def _check_step(self, step):
-        if isinstance(step, numbers.Integral) and step > self._total:
+        if isinstance(step, numbers.Integral) and int(step) > self._total:
             raise ValueError(
                 f"OneCycleLR: Tried to step {step} times. The specified number of total steps is {self._total}. "
                 f"torch raises here: indices 0..total_steps are the whole schedule (index total_steps already "

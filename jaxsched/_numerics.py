@@ -11,6 +11,7 @@ import numbers
 from collections.abc import Callable
 
 import jax
+import jax.core  # jax.core.Tracer: a submodule type checkers see only when imported
 import jax.numpy as jnp
 import numpy as np
 
@@ -21,11 +22,11 @@ Array = jax.Array
 
 def float_dtype():
     """float64 when ``jax_enable_x64`` is on, float32 otherwise."""
-    return jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    return jnp.float64 if jax.config.read("jax_enable_x64") else jnp.float32
 
 
 def int_dtype():
-    return jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
+    return jnp.int64 if jax.config.read("jax_enable_x64") else jnp.int32
 
 
 def int_max() -> int:
@@ -33,25 +34,66 @@ def int_max() -> int:
 
 
 def as_step(step, cls_name: str) -> Array:
-    """The step as a non-negative integer array of the canonical int dtype."""
+    """The step as a non-negative integer array of the canonical int dtype.
+
+    A Python or NumPy integer above the largest representable step raises; an integer array (uint32,
+    uint64, int64, NumPy or JAX, traced or not) saturates at it: the value at a step past the largest one is
+    the value at the largest one, never that of a wrapped-around step. (A NumPy int64 passed as an argument
+    to a function under ``jax.jit`` with x64 off is narrowed by JAX itself before the schedule sees it.)
+    """
     if isinstance(step, bool):
         raise TypeError(f"{cls_name}: step must be an integer, got step={step!r}.")
     if isinstance(step, numbers.Integral):
         if step < 0:
             raise ValueError(f"{cls_name}: step must be >= 0, got step={step!r}.")
-        if step > int_max():
+        if int(step) > int_max():
+            hint = "" if jax.config.read("jax_enable_x64") else "; enable jax_enable_x64 for more"
             raise ValueError(
-                f"{cls_name}: step must be <= {int_max()} (the largest {np.dtype(int_dtype()).name}; "
-                f"enable jax_enable_x64 for more), got step={step!r}."
+                f"{cls_name}: step must be <= {int_max()} (the largest {np.dtype(int_dtype()).name}{hint}), "
+                f"got step={step!r}."
             )
-        return jnp.asarray(step, int_dtype())
+        return jnp.asarray(int(step), int_dtype())
+    if isinstance(step, (np.ndarray, np.generic, list, tuple)):
+        host_step = np.asarray(step)
+        if np.issubdtype(host_step.dtype, np.integer):
+            # saturate on the host, before JAX narrows a 64-bit array to int32 (which wraps around)
+            return jnp.asarray(np.clip(host_step, 0, int_max()).astype(np.dtype(int_dtype())))
     step = jnp.asarray(step)
     if not jnp.issubdtype(step.dtype, jnp.integer):
         raise TypeError(
             f"{cls_name}: step must be an integer (the number of scheduler.step() calls), "
             f"got an array of dtype {step.dtype}. Cast it with step.astype(int)."
         )
+    if jnp.iinfo(step.dtype).max > int_max():  # uint32 (x64 off), uint64: saturate before the cast wraps
+        step = jnp.minimum(step, jnp.asarray(int_max(), step.dtype))
     return jnp.maximum(step.astype(int_dtype()), 0)
+
+
+#: The largest concrete step a closed form that loops over the steps (a step-dependent MultiplicativeLR, a
+#: ChainedScheduler replaying its members) evaluates: beyond it ``s(step)`` refuses and points to Running.
+LOOP_STEPS_MAX = 10**7
+
+
+def check_loop_step(cls_name: str, step, why: str) -> None:
+    """Refuse a concrete step above :data:`LOOP_STEPS_MAX` for a closed form that runs one loop iteration per
+    step (traced steps cannot be checked and are left to the caller)."""
+    if isinstance(step, jax.core.Tracer) or isinstance(step, bool):
+        return
+    if isinstance(step, numbers.Integral):
+        top = int(step)
+    elif isinstance(step, (np.ndarray, np.generic, jax.Array, list, tuple)):
+        a = np.asarray(step)
+        if a.size == 0 or not np.issubdtype(a.dtype, np.integer):
+            return
+        top = int(a.max())
+    else:
+        return
+    if top > LOOP_STEPS_MAX:
+        raise ValueError(
+            f"{cls_name}: s(step) runs one loop iteration per step ({why}), so step={top} is refused: it must be "
+            f"<= {LOOP_STEPS_MAX}. Follow a long run with jaxsched.Running(schedule) (O(1) per step), "
+            f"or evaluate smaller steps."
+        )
 
 
 def div(e: Array, n: int) -> Array:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import NamedTuple, Union
 
-import jax
 import jax.numpy as jnp
+from jax.core import Tracer
 
 from . import _checks as checks
 from ._base import StatefulSchedule, leaf, static
@@ -112,7 +112,7 @@ class ReduceLROnPlateau(StatefulSchedule, mirrors="torch.optim.lr_scheduler.Redu
     def _validate(self):
         c = "ReduceLROnPlateau"
         factor = self.factor
-        if not isinstance(factor, jax.core.Tracer) and factor >= 1.0:
+        if not isinstance(factor, Tracer) and factor >= 1.0:
             raise ValueError(f"{c}: factor must be < 1.0 (Factor should be < 1.0.), got factor={factor!r}.")
         min_lr = self.min_lr
         if isinstance(min_lr, tuple):
@@ -138,6 +138,20 @@ class ReduceLROnPlateau(StatefulSchedule, mirrors="torch.optim.lr_scheduler.Redu
         del extra_args
         return state.lr
 
+    def _checked(self, state: PlateauState) -> PlateauState:
+        """A state entering ``update`` (perhaps restored from a checkpoint), checked and cast to the compute
+        dtypes: float ``best``/``lr`` (not NaN, ``lr >= 0``) and non-negative integer counters."""
+        o, dtype, idt = "ReduceLROnPlateau.update", float_dtype(), int_dtype()
+        if not isinstance(state, PlateauState):
+            raise TypeError(f"{o}: state must be a PlateauState (from init()), got {type(state).__name__}.")
+        return PlateauState(
+            checks.state_float(o, "best", state.best, dtype),
+            checks.state_count(o, "num_bad_epochs", state.num_bad_epochs, idt),
+            checks.state_count(o, "cooldown_counter", state.cooldown_counter, idt),
+            checks.state_count(o, "last_epoch", state.last_epoch, idt),
+            checks.state_float(o, "lr", state.lr, dtype, nonneg=True),
+        )
+
     def update(self, state: PlateauState, value=None, **extra_args) -> PlateauState:
         """One ``scheduler.step(value)``: ``value`` is the metric (a scalar)."""
         del extra_args
@@ -147,14 +161,9 @@ class ReduceLROnPlateau(StatefulSchedule, mirrors="torch.optim.lr_scheduler.Redu
                 "optax optimizer built with inject_hyperparams, pass it to the update: "
                 "opt.update(grads, opt_state, params, value=loss)."
             )
-        dtype = state.best.dtype
-        value = jnp.asarray(value)
-        if value.size != 1:
-            raise ValueError(
-                f"ReduceLROnPlateau.update: value must be a scalar metric (torch: only one element tensors can "
-                f"be converted to Python scalars), got an array of shape {value.shape}."
-            )
-        current = value.reshape(()).astype(dtype)
+        dtype = float_dtype()
+        state = self._checked(state)
+        current = checks.metric("ReduceLROnPlateau.update", value, dtype)
         best = state.best
         thr = arr(self.threshold, dtype)
         if self.mode == "min" and self.threshold_mode == "rel":

@@ -6,14 +6,16 @@ import functools
 from typing import Any, Sequence, Union
 
 import jax
+import jax.core  # Tracer: a submodule type checkers see only when imported
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.core import Tracer
 
 from . import _checks as checks
 from ._base import Affine, MultiplicativeSchedule, Schedule, leaf, static
 from ._checks import check_callable, check_int
-from ._numerics import Array, arr, cos_blend, div, host, int_dtype, int_pow, is_concrete, mod
+from ._numerics import Array, arr, check_loop_step, cos_blend, div, host, int_dtype, int_pow, is_concrete, mod
 
 LR = Union[float, tuple]
 
@@ -114,6 +116,10 @@ class MultiplicativeLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler
         """Whether ``lr_lambda`` ignores the step (then ``s(e)`` is O(1))."""
         return _const_in_step(self.lr_lambda)
 
+    def _check_step(self, step):
+        if not self.step_independent:
+            check_loop_step("MultiplicativeLR", step, "lr_lambda depends on the step: s(e) multiplies e factors")
+
     def _f(self, e, dtype):
         return _call_groups(self.lr_lambda, e, dtype, self.num_groups)
 
@@ -159,6 +165,7 @@ class MultiplicativeLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler
     def _restart(self, prev, j, dtype):
         # At a SequentialLR milestone torch has no closed form for MultiplicativeLR: it applies f(0) to the
         # LR the optimizer holds, then keeps multiplying.
+        assert prev is not None  # _uses_prev: SequentialLR passes the LR held before the milestone
         return prev * self._f(jnp.zeros((), int_dtype()), dtype) * self._product(j, dtype)
 
     def _restart_affine(self, dtype):
@@ -274,13 +281,13 @@ class ConstantLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler.Const
 
     def _validate(self):
         f = self.factor
-        if not isinstance(f, jax.core.Tracer) and (f > 1.0 or f < 0):
+        if not isinstance(f, Tracer) and (f > 1.0 or f < 0):
             raise ValueError(
                 f"ConstantLR: factor must be between 0 and 1 (Constant multiplicative factor expected to be "
                 f"between 0 and 1), got factor={f!r}."
             )
         t = self.total_iters
-        if not isinstance(f, jax.core.Tracer) and f == 0 and t > 0:
+        if not isinstance(f, Tracer) and f == 0 and t > 0:
             raise ValueError(
                 f"ConstantLR: factor=0.0 with total_iters={t} makes torch divide by zero when it restores the "
                 f"LR at step {t} (ZeroDivisionError); use a factor > 0."
@@ -326,13 +333,13 @@ class LinearLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler.LinearL
 
     def _validate(self):
         sf = self.start_factor
-        if not isinstance(sf, jax.core.Tracer) and (sf > 1.0 or sf <= 0):
+        if not isinstance(sf, Tracer) and (sf > 1.0 or sf <= 0):
             raise ValueError(
                 "LinearLR: start_factor must be greater than 0 and less or equal to 1 (Starting multiplicative "
                 f"factor expected to be greater than 0 and less or equal to 1), got start_factor={sf!r}."
             )
         ef = self.end_factor
-        if not isinstance(ef, jax.core.Tracer) and (ef > 1.0 or ef < 0):
+        if not isinstance(ef, Tracer) and (ef > 1.0 or ef < 0):
             raise ValueError(
                 "LinearLR: end_factor must be between 0 and 1 (Ending multiplicative factor expected to be "
                 f"between 0 and 1), got end_factor={ef!r}."
@@ -406,7 +413,7 @@ class PolynomialLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler.Pol
 
     def _validate(self):
         p = self.power
-        if not isinstance(p, jax.core.Tracer) and p < 0 and self.total_iters > 0:
+        if not isinstance(p, Tracer) and p < 0 and self.total_iters > 0:
             raise ValueError(
                 f"PolynomialLR: power must be >= 0 (torch raises ZeroDivisionError at step total_iters="
                 f"{self.total_iters}, where it computes 0.0 ** power), got power={p!r}."

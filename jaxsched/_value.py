@@ -29,7 +29,9 @@ import sys
 from typing import Any, Callable, ClassVar
 
 import jax
+import jax.core  # Tracer: a submodule type checkers see only when imported
 import numpy as np
+from jax.core import Tracer
 
 from ._numerics import _is_num
 
@@ -169,10 +171,10 @@ def _register_pytree(cls: type[Value]) -> None:
 
 
 def _is_tracer(x) -> bool:
-    return isinstance(x, jax.core.Tracer)
+    return isinstance(x, Tracer)
 
 
-def _leaf_key(v):
+def _leaf_key(v: Any) -> Any:
     if v is None:  # an optional float argument left unset
         return None
     if isinstance(v, tuple):
@@ -188,7 +190,7 @@ def _values_equal(a, b) -> bool:
     if isinstance(a, tuple) and isinstance(b, tuple):
         return len(a) == len(b) and all(_values_equal(x, y) for x, y in zip(a, b))
     if _is_num(a) and _is_num(b):
-        return float(a) == float(b)
+        return float(a) == float(b)  # pyright: ignore[reportArgumentType] - _is_num: a real number
     if isinstance(a, (jax.Array, np.ndarray)) or isinstance(b, (jax.Array, np.ndarray)):
         if _is_tracer(a) or _is_tracer(b):
             return a is b

@@ -32,7 +32,7 @@ __all__ = ["Accumulate", "AccumulateState", "accumulate", "grouped", "scheduled"
 # momentum
 
 
-def _inner(schedule):
+def _inner(schedule) -> Any:
     return schedule.schedule if isinstance(schedule, Running) else schedule
 
 
@@ -68,6 +68,8 @@ def _check_schedule(schedule, fn_name: str):
             f"a constant LR (a float, or a tuple of floats for groups, to be set with set_lr), got "
             f"schedule={schedule!r}."
         )
+    if _is_constant(schedule):  # NaN, inf and negative LRs refused as every schedule constructor does
+        checks.check_lr(fn_name, "schedule", schedule)
 
 
 def _groups(schedule):
@@ -210,6 +212,7 @@ def grouped(factory: Callable[..., optax.GradientTransformation], schedule, labe
         else:
             kw["learning_rate"] = _Pick(schedule, i) if stateful else _pick(schedule, i)
         if cycles:
+            assert mom_name is not None  # set with cycles
             kw[mom_name] = _pick(_inner(schedule).momentum, i)
         transforms[name] = optax.inject_hyperparams(factory, hyperparam_dtype=hyperparam_dtype)(**kw)
     if not callable(labels):
@@ -272,7 +275,7 @@ def set_lr(opt_state, lr, *, name: str = "learning_rate", group_names: Sequence 
     else:
         def visit(x):
             if isinstance(x, optax.PartitionState):
-                names = list(range(lr.shape[0])) if group_names is None else list(group_names)
+                names: list[Any] = list(range(lr.shape[0])) if group_names is None else list(group_names)
                 inner = {}
                 for key, sub in x.inner_states.items():
                     if key not in names:
@@ -314,7 +317,7 @@ class AccumulateState(NamedTuple):
 
     plateau: PlateauState
     total: Array
-    count: Array
+    count: Array  # pyright: ignore[reportIncompatibleMethodOverride] - a field named as torch-free users read it
 
 
 class Accumulate(StatefulSchedule):
@@ -345,7 +348,8 @@ class Accumulate(StatefulSchedule):
         del extra_args
         if value is None:
             raise TypeError("accumulate: the metric is missing: pass value=metric to every update.")
-        total = state.total + jnp.asarray(value).reshape(()).astype(state.total.dtype)
+        dtype = state.total.dtype
+        total = state.total + checks.metric("accumulate.update", value, dtype)
         count = state.count + 1
         full = count >= self.accumulation_size
         stepped = self.plateau.update(state.plateau, value=total / self.accumulation_size)

@@ -34,7 +34,7 @@ class _HFSchedule(Schedule):
     def _check_common(self, *steps: str) -> None:
         """Validate ``lr`` and the named step-count arguments (non-negative integers), as every schedule does."""
         n = type(self).__name__
-        self._set("lr", check_lr(n, "lr", self.lr))
+        self._set("lr", check_lr(n, "lr", getattr(self, "lr")))
         for name in steps:
             self._set(name, _steps(n, name, getattr(self, name)))
 
@@ -311,8 +311,8 @@ class PolynomialDecayScheduleWithWarmup(_HFSchedule, mirrors="transformers.optim
     def _validate(self):
         n = "PolynomialDecayScheduleWithWarmup"
         self._set("lr", check_lr(n, "lr", self.lr))
-        W = _steps(n, "num_warmup_steps", self.num_warmup_steps)
-        T = _steps(n, "num_training_steps", self.num_training_steps)
+        W = check_int(n, "num_warmup_steps", self.num_warmup_steps, minimum=0)
+        T = check_int(n, "num_training_steps", self.num_training_steps, minimum=0)
         self._set("num_warmup_steps", W)
         self._set("num_training_steps", T)
         self._set("lr_end", check_float(n, "lr_end", self.lr_end))
@@ -409,6 +409,12 @@ class CosineWithMinLRScheduleWithWarmup(_HFSchedule, mirrors="transformers.optim
         _min_lr_rate(n, self.min_lr, self.min_lr_rate)
         if self.lr_init is not None or self.min_lr is not None:
             self._set("lr_init", _lr_init(n, self.lr, self.lr_init))
+        if self.min_lr is not None and is_concrete(self.lr_init) and self.lr_init == 0:
+            raise ValueError(
+                f"{n}: min_lr needs a non-zero initial LR: transformers computes min_lr_rate = min_lr / "
+                f"optimizer.defaults['lr'] at construction (ZeroDivisionError), got min_lr={self.min_lr!r} with "
+                f"lr_init={self.lr_init!r}. Give min_lr_rate instead."
+            )
         self._more_checks()
 
     def _more_checks(self):
