@@ -321,7 +321,8 @@ class Running(StatefulSchedule):
 
     def init(self) -> RunningState:
         dtype = float_dtype()
-        return RunningState(jnp.zeros((), int_dtype()), self.schedule._get_closed_form_lr(jnp.zeros((), int_dtype()), dtype))
+        zero = jnp.zeros((), int_dtype())
+        return RunningState(zero, self.schedule._get_closed_form_lr(zero, dtype))
 
     def update(self, state: RunningState, **extra_args) -> RunningState:
         del extra_args

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Union
+from typing import Any
 
 import jax
 import jax.core  # Tracer: a submodule type checkers see only when imported
@@ -30,7 +30,7 @@ from ._numerics import (
 )
 from ._schedules import _call_groups
 
-LR = Union[float, tuple]
+LR = float | tuple
 
 
 def _check_size(cls: str, name: str, value, *, allow_zero: bool):

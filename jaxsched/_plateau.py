@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 import jax.numpy as jnp
 from jax.core import Tracer
@@ -12,7 +12,7 @@ from . import _checks as checks
 from ._base import StatefulSchedule, leaf, static
 from ._numerics import Array, arr, float_dtype, int_dtype
 
-LR = Union[float, tuple]
+LR = float | tuple
 
 
 class PlateauState(NamedTuple):

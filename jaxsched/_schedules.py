@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence, Union
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.core  # Tracer: a submodule type checkers see only when imported
@@ -17,7 +18,7 @@ from ._base import Affine, MultiplicativeSchedule, Schedule, leaf, static
 from ._checks import check_callable, check_int
 from ._numerics import Array, arr, check_loop_step, cos_blend, div, host, int_dtype, int_pow, is_concrete, mod
 
-LR = Union[float, tuple]
+LR = float | tuple
 
 
 def _call_groups(fn, e: Array, dtype, groups: int | None) -> Array:

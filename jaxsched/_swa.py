@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numbers
-from typing import Union
 
 import jax.numpy as jnp
 
@@ -12,7 +11,7 @@ from ._base import Affine, Schedule, leaf, static
 from ._checks import check_lengths
 from ._numerics import arr
 
-LR = Union[float, tuple]
+LR = float | tuple
 
 
 class SWALR(Schedule, mirrors="torch.optim.swa_utils.SWALR"):

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
-from typing import Any, Callable, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, dataclass_transform
 
 import jax
 import jax.core  # Tracer: a submodule type checkers see only when imported
@@ -34,11 +34,6 @@ import numpy as np
 from jax.core import Tracer
 
 from ._numerics import _is_num
-
-if sys.version_info >= (3, 11):
-    from typing import dataclass_transform
-else:  # pragma: no cover - Python 3.10
-    from typing_extensions import dataclass_transform
 
 #: Every public value class by the name ``to_config`` writes (``"StepLR"``, ``"transformers.GreedyLR"``...).
 REGISTRY: dict[str, type[Value]] = {}

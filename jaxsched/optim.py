@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -281,7 +282,7 @@ def set_lr(opt_state, lr, *, name: str = "learning_rate", group_names: Sequence 
                     if key not in names:
                         raise KeyError(f"set_lr: group {key!r} is not in group_names={names!r}.")
                     i = names.index(key)
-                    inner[key] = jax.tree_util.tree_map(lambda y: set_one(y, lr[i]) if is_inject(y) else y, sub,
+                    inner[key] = jax.tree_util.tree_map(lambda y, i=i: set_one(y, lr[i]) if is_inject(y) else y, sub,
                                                         is_leaf=is_inject)
                 return x._replace(inner_states=inner)
             return x

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Union
+from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
@@ -14,7 +14,7 @@ from .._base import Schedule, leaf, static
 from .._checks import check_float, check_int, check_lr
 from .._numerics import Array, arr, is_concrete
 
-LR = Union[float, tuple]
+LR = float | tuple
 
 #: The names ``transformers.get_scheduler`` accepts (``transformers.SchedulerType``), in its order.
 SCHEDULER_NAMES = (
@@ -228,7 +228,10 @@ def _hard_restart_torch(k: int, D: int, nc: float) -> float:
 _MAX_RESTART_TABLE = 1 << 15
 
 
-class CosineWithHardRestartsScheduleWithWarmup(_HFSchedule, mirrors="transformers.optimization.get_cosine_with_hard_restarts_schedule_with_warmup"):
+class CosineWithHardRestartsScheduleWithWarmup(
+    _HFSchedule,
+    mirrors="transformers.optimization.get_cosine_with_hard_restarts_schedule_with_warmup",
+):
     """Linear warmup from 0, then ``num_cycles`` cosine decays from ``lr`` to 0, each restarting at ``lr``.
 
     transformers' ``"cosine_with_restarts"``: ``(1 + cos(pi ((num_cycles p) mod 1))) / 2`` with
@@ -286,7 +289,10 @@ class CosineWithHardRestartsScheduleWithWarmup(_HFSchedule, mirrors="transformer
         return arr(self.lr, dtype) * jnp.where(e < W, _warmup(e, W, dtype), f)
 
 
-class PolynomialDecayScheduleWithWarmup(_HFSchedule, mirrors="transformers.optimization.get_polynomial_decay_schedule_with_warmup"):
+class PolynomialDecayScheduleWithWarmup(
+    _HFSchedule,
+    mirrors="transformers.optimization.get_polynomial_decay_schedule_with_warmup",
+):
     """Linear warmup from 0, then polynomial decay to ``lr_end``: transformers' ``"polynomial"``.
 
     Factor ``((lr_init - lr_end) * ((T - k) / (T - W)) ** power + lr_end) / lr_init`` for ``W <= k <= T`` and
@@ -378,7 +384,10 @@ class InverseSqrtSchedule(_HFSchedule, mirrors="transformers.optimization.get_in
         return arr(self.lr, dtype) * jnp.where(e < W, _warmup(e, W, dtype), f)
 
 
-class CosineWithMinLRScheduleWithWarmup(_HFSchedule, mirrors="transformers.optimization.get_cosine_with_min_lr_schedule_with_warmup"):
+class CosineWithMinLRScheduleWithWarmup(
+    _HFSchedule,
+    mirrors="transformers.optimization.get_cosine_with_min_lr_schedule_with_warmup",
+):
     """transformers' ``"cosine_with_min_lr"``: the ``"cosine"`` schedule decaying to ``min_lr`` instead of 0.
 
     After the warmup (from 0) the factor is ``max(0, c * (1 - r) + r)`` with ``c`` the cosine of
@@ -429,7 +438,10 @@ class CosineWithMinLRScheduleWithWarmup(_HFSchedule, mirrors="transformers.optim
         return arr(self.lr, dtype) * jnp.where(e < W, _warmup(e, W, dtype), f)
 
 
-class CosineWithMinLRScheduleWithWarmupLRRate(CosineWithMinLRScheduleWithWarmup, mirrors="transformers.optimization.get_cosine_with_min_lr_schedule_with_warmup_lr_rate"):
+class CosineWithMinLRScheduleWithWarmupLRRate(
+    CosineWithMinLRScheduleWithWarmup,
+    mirrors="transformers.optimization.get_cosine_with_min_lr_schedule_with_warmup_lr_rate",
+):
     """transformers' ``"cosine_warmup_with_min_lr"``: a warmup that starts above 0, then cosine to ``min_lr``.
 
     Warmup (``k < W``): ``(k + 1) / max(1, W)``, or ``warmup_lr_rate + (1 - warmup_lr_rate) * k / max(1, W - 1)``
