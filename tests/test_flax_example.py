@@ -4,19 +4,18 @@ torch's (default float32: 1e-6 x max LR)."""
 
 from __future__ import annotations
 
+# --- README example begins ------------------------------------------------------------------------------
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 import torch
+from flax.training import train_state
 
 import jaxsched
 from parity.torch_ref import torch_trajectory
-
-# --- README example begins ------------------------------------------------------------------------------
-import flax.linen as nn
-from flax.training import train_state
 
 
 class MLP(nn.Module):

@@ -7,7 +7,6 @@ too. Update ``k`` must apply torch's index ``k``.
 
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
