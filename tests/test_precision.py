@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -108,7 +109,7 @@ def _continue_from_torch(kind, kw, k, x64, running, more=30):
     _step(opt, sched, k)
     now = float(opt.param_groups[0]["lr"])
     with jax.enable_x64(x64):
-        out = js.from_torch(sched, running=running)
+        out: Any = js.from_torch(sched, running=running)  # a schedule, or (Running, state) with running
         ref = np.asarray([now] + _step(opt, sched, more), np.float64).reshape(-1, 1)
         if running:
             r, state = out
@@ -262,7 +263,8 @@ def test_running_keeps_an_edit_like_torch():
     opt, sched = _torch_sched("StepLR", dict(step_size=7, gamma=0.5))
     _step(opt, sched, 20)
     opt.param_groups[0]["lr"] *= 3.0
-    r, state = js.from_torch(sched, running=True)
+    out: Any = js.from_torch(sched, running=True)
+    r, state = out
     ref = np.asarray([float(opt.param_groups[0]["lr"])] + _step(opt, sched, 100), np.float64).reshape(-1, 1)
     _check(_running(r.schedule, 100, False, state=state), ref, False, "edited Running", "StepLR")
 
