@@ -9,7 +9,7 @@ from jax import lax
 
 from ._base import Affine, MultiplicativeSchedule, Schedule, StatefulSchedule, leaf, static
 from ._checks import check_int
-from ._numerics import Array, arr, int_dtype
+from ._numerics import Array, arr, check_loop_step, int_dtype
 from ._schedules import MultiplicativeLR
 from ._swa import SWALR
 from ._value import _values_equal
@@ -197,6 +197,11 @@ class ChainedScheduler(_Composite, mirrors="torch.optim.lr_scheduler.ChainedSche
 
     def _validate(self):
         self._set("schedulers", _check_members("ChainedScheduler", self.schedulers))
+
+    def _check_step(self, step):
+        if not self.closed_form:
+            check_loop_step("ChainedScheduler", step, "it replays the steps of members that are not all "
+                            "multiplicative")
 
     @property
     def closed_form(self) -> bool:

@@ -258,9 +258,22 @@ def from_torch(scheduler, *, running: bool = False):
     """
     if not hasattr(scheduler, "optimizer"):
         raise TypeError(f"from_torch: expected a torch LR scheduler, got {scheduler!r}.")
+    if not isinstance(getattr(scheduler.optimizer, "param_groups", None), list):
+        raise TypeError(
+            f"from_torch: scheduler.optimizer must be a torch optimizer (with param_groups), got "
+            f"optimizer={scheduler.optimizer!r} for {type(scheduler).__name__}."
+        )
     cls = counterpart_of(scheduler)
     if issubclass(cls, StatefulSchedule):  # the plateau: its hook gives the schedule and the state it is in
         return convert(scheduler, None)
+    added = [i for i, g in enumerate(scheduler.optimizer.param_groups) if "initial_lr" not in g]
+    if added:
+        raise ValueError(
+            f"from_torch: parameter group(s) {added} have no 'initial_lr': they were added with "
+            f"optimizer.add_param_group after {type(scheduler).__name__} was created, and torch's scheduler "
+            f"does not schedule them (its base_lrs has {len(getattr(scheduler, 'base_lrs', []))} entries for "
+            f"{len(scheduler.optimizer.param_groups)} groups). Create the scheduler after adding every group."
+        )
     base = base_lrs(scheduler)
     schedule = convert(scheduler, base)
     k = steps_taken(scheduler)

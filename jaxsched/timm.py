@@ -618,7 +618,14 @@ class PlateauLRScheduler(StatefulSchedule, name="timm.PlateauLRScheduler",
                 "step(epoch, metric)); inside an optax optimizer built with inject_hyperparams pass it to the "
                 "update: opt.update(grads, opt_state, params, value=metric)."
             )
-        dtype = state.best.dtype
+        o, dtype, it = "PlateauLRScheduler.update", float_dtype(), int_dtype()
+        if not isinstance(state, PlateauState):
+            raise TypeError(f"{o}: state must be a timm.PlateauState (from init()), got {type(state).__name__}.")
+        state = PlateauState(  # a restored state: checked and cast to the compute dtypes
+            checks.state_count(o, "epoch", state.epoch, it), checks.state_float(o, "best", state.best, dtype),
+            checks.state_count(o, "num_bad_epochs", state.num_bad_epochs, it),
+            checks.state_count(o, "cooldown_counter", state.cooldown_counter, it),
+            checks.state_float(o, "lr", state.lr, dtype, nonneg=True))
         one = jnp.ones((), state.epoch.dtype)
         epoch = state.epoch + one
         base = arr(self.lr, dtype) * jnp.ones_like(state.lr)
@@ -630,7 +637,7 @@ class PlateauLRScheduler(StatefulSchedule, name="timm.PlateauLRScheduler",
             warm_lr = state.lr
         in_warmup = epoch <= self.warmup_t
         # torch's ReduceLROnPlateau.step(metric), threshold_mode 'rel', eps 1e-8
-        current = jnp.asarray(value).reshape(()).astype(dtype)
+        current = checks.metric(o, value, dtype)
         thr = arr(self.threshold, dtype)
         if self.mode == "min":
             better = current < state.best * (1.0 - thr)

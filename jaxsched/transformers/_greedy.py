@@ -8,6 +8,7 @@ from typing import NamedTuple, Union
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _checks as checks
 from .._base import StatefulSchedule, leaf, static
 from .._checks import check_choice, check_float, check_int, check_lengths, check_lr, per_group
 from .._numerics import Array, arr, float_dtype, int_dtype
@@ -135,13 +136,30 @@ class GreedyLR(StatefulSchedule, mirrors="transformers.optimization.GreedyLR"):
             return a < (best * (1.0 - t) if self.threshold_mode == "rel" else best - t)
         return a > (best * (1.0 + t) if self.threshold_mode == "rel" else best + t)
 
+    def _checked(self, state: GreedyLRState) -> GreedyLRState:
+        """A state entering ``update`` (perhaps restored), checked and cast to the compute dtypes."""
+        o, dtype, it = "GreedyLR.update", float_dtype(), int_dtype()
+        if not isinstance(state, GreedyLRState):
+            raise TypeError(f"{o}: state must be a GreedyLRState (from init()), got {type(state).__name__}.")
+        count = {n: checks.state_count(o, n, getattr(state, n), it) for n in (
+            "num_bad_epochs", "num_good_epochs", "cooldown_counter", "warmup_counter", "last_epoch",
+            "window_count", "window_head")}
+        return GreedyLRState(
+            lr=checks.state_float(o, "lr", state.lr, dtype, nonneg=True),
+            best=checks.state_float(o, "best", state.best, dtype),
+            reset_start=jnp.asarray(state.reset_start).astype(it),
+            window=jnp.asarray(state.window).astype(dtype),  # a NaN metric enters the window as in transformers
+            window_sum=jnp.asarray(state.window_sum).astype(dtype),
+            **count,
+        )
+
     def update(self, state: GreedyLRState, value=None, **extra_args) -> GreedyLRState:
         """One ``scheduler.step(metrics=value)``."""
         if value is None:
             raise TypeError("GreedyLR.update: value (the metric) is required: g.update(state, value=metric).")
-        dtype = state.lr.dtype
-        it = state.num_bad_epochs.dtype
-        current = jnp.asarray(value).astype(dtype)
+        dtype, it = float_dtype(), int_dtype()
+        state = self._checked(state)
+        current = checks.metric("GreedyLR.update", value, dtype)
         window, count, head, wsum = state.window, state.window_count, state.window_head, state.window_sum
         if self.smooth:
             full = count >= self.window_size
