@@ -270,9 +270,10 @@ def from_torch(scheduler, *, running: bool = False):
     if added:
         raise ValueError(
             f"from_torch: parameter group(s) {added} have no 'initial_lr': they were added with "
-            f"optimizer.add_param_group after {type(scheduler).__name__} was created, and torch's scheduler "
-            f"does not schedule them (its base_lrs has {len(getattr(scheduler, 'base_lrs', []))} entries for "
-            f"{len(scheduler.optimizer.param_groups)} groups). Create the scheduler after adding every group."
+            f"optimizer.add_param_group after {type(scheduler).__name__} was created, so torch's scheduler has "
+            f"no initial LR for them (its base_lrs has {len(getattr(scheduler, 'base_lrs', []))} entries for "
+            f"{len(scheduler.optimizer.param_groups)} groups) and there is no schedule to convert. Create the "
+            f"scheduler after adding every group."
         )
     base = base_lrs(scheduler)
     schedule = convert(scheduler, base)
