@@ -128,6 +128,12 @@ class SequentialLR(_Composite, mirrors="torch.optim.lr_scheduler.SequentialLR"):
         self._set("schedulers", members)
         self._set("milestones", ms)
 
+    def _check_step(self, step):
+        for i, s in enumerate(self.schedulers):
+            if isinstance(s, MultiplicativeLR) and not s.step_independent:
+                check_loop_step("SequentialLR", step, f"schedulers[{i}] is a MultiplicativeLR whose lr_lambda "
+                                "depends on the step")
+
     def _stage(self, e):
         if not self.milestones:
             return jnp.zeros_like(e)

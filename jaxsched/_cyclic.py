@@ -223,7 +223,8 @@ class OneCycleLR(Schedule, mirrors="torch.optim.lr_scheduler.OneCycleLR"):
                 "OneCycleLR: You must define either total_steps OR (epochs AND steps_per_epoch), got "
                 f"total_steps={self.total_steps!r}, epochs={self.epochs!r}, steps_per_epoch={self.steps_per_epoch!r}."
             )
-        p = self.pct_start
+        p = checks.py_number(self.pct_start)  # np.float32(0.3) is 0.3 here (torch refuses non-float types)
+        self._set("pct_start", p)
         if isinstance(p, bool) or not isinstance(p, float) or not 0.0 <= p <= 1.0:
             raise ValueError(f"OneCycleLR: Expected float between 0 and 1 pct_start, but got pct_start={p!r}.")
         for name in ("div_factor", "final_div_factor"):

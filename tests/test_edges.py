@@ -1,3 +1,5 @@
+# pyright: reportArgumentType=false
+# (the hostile inputs here are deliberately not of the annotated types: NumPy scalars, wrong dtypes)
 """The library's edges (issue 15): every bad input a named error or a right value, never a wrong value.
 
 Each test here failed on fdc22d8 (the main before the fix) and names the finding it covers.
@@ -5,8 +7,10 @@ Each test here failed on fdc22d8 (the main before the fix) and names the finding
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -211,6 +215,43 @@ def test_cyclic_numpy_step_sizes_are_python_numbers():
     np.testing.assert_array_equal(np.asarray(d(jnp.arange(8))), np.asarray(ref(jnp.arange(8))))
 
 
+def _numpy_typed(v) -> Any:
+    """``v`` with every Python number replaced by a NumPy scalar (floats as float32 where exact)."""
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, int):
+        return np.int64(v)
+    if isinstance(v, float):
+        return np.float32(v) if float(np.float32(v)) == v else np.float64(v)
+    if isinstance(v, tuple):
+        return tuple(_numpy_typed(x) for x in v)
+    if isinstance(v, jaxsched.Value):
+        return type(v)(**{f.name: _numpy_typed(getattr(v, f.name)) for f in dataclasses.fields(cast(Any, v)) if f.init})
+    return v
+
+
+def _holds_numpy(v) -> bool:
+    if isinstance(v, np.generic):
+        return True
+    if isinstance(v, tuple):
+        return any(_holds_numpy(x) for x in v)
+    if isinstance(v, jaxsched.Value):
+        return any(_holds_numpy(getattr(v, f.name)) for f in dataclasses.fields(cast(Any, v)))
+    return False
+
+
+def test_every_example_with_numpy_scalars_holds_python_numbers():
+    from strategies import examples
+
+    for name, s in examples():
+        t = _numpy_typed(s)  # constructs (OneCycleLR's pct_start=np.float32(0.3) included)
+        assert not _holds_numpy(t), name
+        try:
+            json.dumps(t.to_config())
+        except TypeError as err:
+            assert "callable" in str(err), (name, err)
+
+
 def test_to_config_with_numpy_integers():
     for s in (jaxsched.CyclicLR(0.01, 0.1, step_size_up=np.int64(3), step_size_down=np.int32(4)),
               jaxsched.StepLR(np.float32(0.5), step_size=np.int64(3), gamma=np.float16(0.5)),
@@ -265,6 +306,10 @@ def test_loop_based_closed_forms_refuse_huge_steps():
     assert float(jaxsched.MultiplicativeLR(0.1, lr_lambda=lambda e: 0.5)(10**9)) == 0.0
     chained = jaxsched.ChainedScheduler([jaxsched.StepLR(0.1, step_size=2), jaxsched.ExponentialLR(0.1, gamma=0.9)])
     assert float(chained(10**9)) == 0.0
+    seq = jaxsched.SequentialLR([jaxsched.StepLR(0.1, step_size=2), m], milestones=[5])
+    with pytest.raises(ValueError, match=r"SequentialLR: .*schedulers\[1\] is a MultiplicativeLR.*jaxsched.Running"):
+        seq(10**8)
+    assert math.isfinite(float(seq(100)))
 
 
 def test_from_torch_after_add_param_group_is_named():
