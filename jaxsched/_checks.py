@@ -44,6 +44,8 @@ def check_float(cls: str, name: str, value, *, allow_int: bool = True) -> float 
                 f"got {name}={value!r}."
             )
         value = np.asarray(value).item()
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):  # a bool or complex 0-d array
+            raise TypeError(f"{cls}: {name} must be a real float, got {name}={value!r}.")
     if isinstance(value, numbers.Integral) and not allow_int:
         raise TypeError(f"{cls}: {name} must be a float, got {name}={value!r}.")
     value = float(value)

@@ -327,3 +327,9 @@ def test_from_torch_duck_typed_scheduler_without_optimizer():
 
     with pytest.raises(TypeError, match=r"from_torch: scheduler.optimizer must be a torch optimizer.*optimizer=None"):
         jaxsched.from_torch(Fake())
+
+
+@pytest.mark.parametrize("value", [jnp.asarray(1 + 1j), np.asarray(True), np.asarray(0.5 + 0j)])
+def test_complex_and_bool_zero_d_hyperparameters_are_named(value):
+    with pytest.raises(TypeError, match=r"StepLR: lr must be a real float"):
+        jaxsched.StepLR(value, step_size=2)
