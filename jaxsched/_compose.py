@@ -93,6 +93,10 @@ class SequentialLR(_Composite, mirrors="torch.optim.lr_scheduler.SequentialLR"):
     not from where the previous schedule left off); MultiplicativeLR and SWALR instead continue from the LR
     the optimizer holds. The previous schedule never shows its value at the milestone.
 
+    Args:
+      schedulers: the schedules, in order; those that take ``lr`` share it.
+      milestones: the steps at which the next schedule starts (one fewer than ``schedulers``).
+
     >>> import jaxsched
     >>> warmup = jaxsched.LinearLR(0.1, start_factor=0.1, total_iters=3)
     >>> cosine = jaxsched.CosineAnnealingLR(0.1, T_max=4)
@@ -184,6 +188,9 @@ class ChainedScheduler(_Composite, mirrors="torch.optim.lr_scheduler.ChainedSche
     multiplicative ``s(e)`` is the closed form ``lr * prod(factors)``; otherwise ``s(e)`` replays the ``e``
     steps (a loop per call: fine for plots and checks, not in a training step: use
     :class:`jaxsched.Running` there, O(1) per step).
+
+    Args:
+      schedulers: the schedules stepped in turn on the same LR; those that take ``lr`` share it.
 
     >>> import jaxsched
     >>> s = jaxsched.ChainedScheduler([jaxsched.ConstantLR(0.1, factor=0.1, total_iters=3),

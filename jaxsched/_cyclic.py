@@ -55,6 +55,19 @@ class CyclicLR(Schedule, mirrors="torch.optim.lr_scheduler.CyclicLR"):
     ``cycle_momentum`` the momentum (SGD's ``momentum`` or Adam's ``b1``) cycles inversely:
     ``s.momentum(step)``.
 
+    Args:
+      base_lr: the lower LR of the cycle; a tuple for several parameter groups.
+      max_lr: the upper LR of the cycle (reached only if the scale is 1).
+      step_size_up: steps from ``base_lr`` up to ``max_lr``. Default 2000.
+      step_size_down: steps back down. Default None (= ``step_size_up``).
+      mode: ``'triangular'``, ``'triangular2'`` or ``'exp_range'``; ignored with ``scale_fn``. Default 'triangular'.
+      gamma: the factor of ``'exp_range'``, ``gamma ** iterations``. Default 1.0.
+      scale_fn: a custom scale, written with ``jax.numpy``. Default None.
+      scale_mode: ``'cycle'`` or ``'iterations'``, what ``scale_fn`` receives. Default 'cycle'.
+      cycle_momentum: cycle the momentum inversely to the LR (``s.momentum(k)``). Default True.
+      base_momentum: the lower momentum. Default 0.8.
+      max_momentum: the upper momentum. Default 0.9.
+
     >>> import jaxsched
     >>> s = jaxsched.CyclicLR(base_lr=0.01, max_lr=0.1, step_size_up=2, step_size_down=3)
     >>> [round(float(s(k)), 6) for k in range(7)]
@@ -174,6 +187,20 @@ class OneCycleLR(Schedule, mirrors="torch.optim.lr_scheduler.OneCycleLR"):
     ``total_steps`` extrapolates, as torch does). Stepping further raises in torch; here a concrete step
     past the end raises, and a traced one holds the value of index ``total_steps`` (the LR torch's
     optimizer keeps). With ``cycle_momentum`` the momentum cycles inversely: ``s.momentum(step)``.
+
+    Args:
+      max_lr: the peak LR; a tuple for several parameter groups.
+      total_steps: the number of steps of the cycle. Default None (then ``epochs * steps_per_epoch``).
+      epochs: with ``steps_per_epoch``, the cycle's length when ``total_steps`` is None. Default None.
+      steps_per_epoch: see ``epochs``. Default None.
+      pct_start: the fraction of the cycle spent increasing the LR. Default 0.3.
+      anneal_strategy: ``'cos'`` or ``'linear'``. Default 'cos'.
+      cycle_momentum: cycle the momentum inversely to the LR (``s.momentum(k)``). Default True.
+      base_momentum: the lower momentum. Default 0.85.
+      max_momentum: the upper momentum. Default 0.95.
+      div_factor: the initial LR is ``max_lr / div_factor``. Default 25.0.
+      final_div_factor: the final LR is the initial LR / ``final_div_factor``. Default 1e4.
+      three_phase: a third phase annealing to the final LR, symmetric warm-up and cool-down. Default False.
 
     >>> import jaxsched
     >>> s = jaxsched.OneCycleLR(max_lr=1.0, total_steps=10)
@@ -334,6 +361,12 @@ class CosineAnnealingWarmRestarts(Schedule, mirrors="torch.optim.lr_scheduler.Co
     ``eta_min + (lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2`` with restarts after ``T_0``,
     ``T_0 * T_mult``, ... steps, for ever (no horizon to unroll). Cycle boundaries are exact integers
     (torch's ``step()``), not torch's ``step(epoch)`` log formula, which rounds down at some restarts.
+
+    Args:
+      lr: the initial learning rate; a tuple for several parameter groups.
+      T_0: the length of the first cycle in steps (a positive integer).
+      T_mult: the factor by which each cycle is longer than the previous one. Default 1.
+      eta_min: the minimum LR. Default 0.0.
 
     >>> import jaxsched
     >>> s = jaxsched.CosineAnnealingWarmRestarts(0.1, T_0=3, T_mult=2)

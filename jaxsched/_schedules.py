@@ -87,6 +87,10 @@ class MultiplicativeLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler
     ``s(e)`` must multiply ``e`` factors: it runs a loop of ``e`` iterations per call, which is fine for
     plots and checks but not inside a training step; use :class:`jaxsched.Running` there (O(1) per step).
 
+    Args:
+      lr: the initial learning rate; a tuple for several parameter groups.
+      lr_lambda: the factor applied at step ``e`` (``e >= 1``), written with ``jax.numpy``.
+
     >>> import jaxsched
     >>> s = jaxsched.MultiplicativeLR(0.1, lr_lambda=lambda e: 0.9)
     >>> [round(float(s(k)), 6) for k in range(4)]
@@ -184,6 +188,11 @@ def _float_pow(x: Array, k: Array, dtype) -> Array:
 class StepLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler.StepLR"):
     """``lr_e = lr * gamma ** (e // step_size)``: torch.optim.lr_scheduler.StepLR.
 
+    Args:
+      lr: the initial learning rate; a tuple for several parameter groups.
+      step_size: steps between two decays (a positive integer).
+      gamma: the decay factor. Default 0.1.
+
     >>> import jaxsched
     >>> s = jaxsched.StepLR(0.1, step_size=3, gamma=0.5)
     >>> [round(float(s(k)), 6) for k in range(7)]
@@ -212,6 +221,11 @@ class MultiStepLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler.Mult
 
     Milestones may repeat (torch counts them: a milestone listed twice decays by ``gamma ** 2``) and need
     not be sorted; a milestone 0 applies at construction.
+
+    Args:
+      lr: the initial learning rate; a tuple for several parameter groups.
+      milestones: the steps at which the LR decays (non-negative integers; repeats decay repeatedly).
+      gamma: the decay factor. Default 0.1.
 
     >>> import jaxsched
     >>> s = jaxsched.MultiStepLR(0.1, milestones=[2, 4], gamma=0.1)
@@ -270,6 +284,11 @@ class ConstantLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler.Const
 
     With ``total_iters=0`` torch's ``step()`` applies ``factor`` at construction and never restores it.
 
+    Args:
+      lr: the initial learning rate; a tuple for several parameter groups.
+      factor: the factor applied before ``total_iters``. Default 1/3.
+      total_iters: the number of steps the factor applies. Default 5.
+
     >>> import jaxsched
     >>> s = jaxsched.ConstantLR(0.1, factor=0.5, total_iters=2)
     >>> [round(float(s(k)), 6) for k in range(4)]
@@ -320,6 +339,12 @@ class LinearLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler.LinearL
     """``lr * (start_factor + (end_factor - start_factor) * min(e, total_iters) / total_iters)``.
 
     torch.optim.lr_scheduler.LinearLR. With ``total_iters=0`` torch stays at ``lr * start_factor``.
+
+    Args:
+      lr: the initial learning rate; a tuple for several parameter groups.
+      start_factor: the factor at step 0. Default 1/3.
+      end_factor: the factor from ``total_iters`` on. Default 1.0.
+      total_iters: the length of the ramp in steps. Default 5.
 
     >>> import jaxsched
     >>> s = jaxsched.LinearLR(0.1, start_factor=0.25, end_factor=1.0, total_iters=4)
@@ -377,6 +402,10 @@ class LinearLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler.LinearL
 class ExponentialLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler.ExponentialLR"):
     """``lr_e = lr * gamma ** e``: torch.optim.lr_scheduler.ExponentialLR.
 
+    Args:
+      lr: the initial learning rate; a tuple for several parameter groups.
+      gamma: the factor applied at every step.
+
     >>> import jaxsched
     >>> s = jaxsched.ExponentialLR(0.1, gamma=0.9)
     >>> [round(float(s(k)), 6) for k in range(4)]
@@ -401,6 +430,11 @@ class PolynomialLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler.Pol
     """``lr_e = lr * (1 - min(e, total_iters) / total_iters) ** power``: torch's PolynomialLR.
 
     Exactly 0 from ``total_iters`` on (``power > 0``); never NaN under jit (optax's polynomial_schedule is).
+
+    Args:
+      lr: the initial learning rate; a tuple for several parameter groups.
+      total_iters: the step at which the LR reaches 0. Default 5.
+      power: the exponent of the decay. Default 1.0.
 
     >>> import jaxsched
     >>> s = jaxsched.PolynomialLR(0.1, total_iters=4, power=1.0)
@@ -469,6 +503,11 @@ class CosineAnnealingLR(Schedule, mirrors="torch.optim.lr_scheduler.CosineAnneal
 
     Not clamped: past ``T_max`` the LR climbs back and reaches ``lr`` again at ``2 * T_max`` (torch is
     periodic; optax's cosine_decay_schedule clamps).
+
+    Args:
+      lr: the initial learning rate; a tuple for several parameter groups.
+      T_max: the half-period in steps (a positive integer).
+      eta_min: the minimum LR. Default 0.0.
 
     >>> import jaxsched
     >>> s = jaxsched.CosineAnnealingLR(0.1, T_max=3)
