@@ -23,7 +23,7 @@ import optax
 from . import _checks as checks
 from ._adapters import Running
 from ._base import Schedule, StatefulSchedule, leaf, static
-from ._numerics import Array
+from ._numerics import Array, float_dtype, int_dtype
 from ._plateau import PlateauState, ReduceLROnPlateau
 
 __all__ = ["Accumulate", "AccumulateState", "accumulate", "grouped", "scheduled", "set_lr"]
@@ -349,9 +349,14 @@ class Accumulate(StatefulSchedule):
         del extra_args
         if value is None:
             raise TypeError("accumulate: the metric is missing: pass value=metric to every update.")
-        dtype = state.total.dtype
-        total = state.total + checks.metric("accumulate.update", value, dtype)
-        count = state.count + 1
+        o = "accumulate.update"
+        if not isinstance(state, AccumulateState):
+            raise TypeError(f"{o}: state must be an AccumulateState (from init()), got {type(state).__name__}.")
+        dtype = float_dtype()
+        total = checks.state_float(o, "total", state.total, dtype)  # a restored state: checked and cast
+        count = checks.state_count(o, "count", state.count, int_dtype())
+        total = total + checks.metric(o, value, dtype)
+        count = count + 1
         full = count >= self.accumulation_size
         stepped = self.plateau.update(state.plateau, value=total / self.accumulation_size)
         plateau = jax.tree_util.tree_map(lambda new, old: jnp.where(full, new, old), stepped, state.plateau)

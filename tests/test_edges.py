@@ -333,3 +333,14 @@ def test_from_torch_duck_typed_scheduler_without_optimizer():
 def test_complex_and_bool_zero_d_hyperparameters_are_named(value):
     with pytest.raises(TypeError, match=r"StepLR: lr must be a real float"):
         jaxsched.StepLR(value, step_size=2)
+
+
+def test_accumulate_restored_state_is_checked_and_cast():
+    a = jo.accumulate(jaxsched.ReduceLROnPlateau(0.1, patience=0), 2)
+    st = a.init()
+    with pytest.raises(ValueError, match=r"accumulate.update: state.count must be >= 0"):
+        a.update(st._replace(count=jnp.asarray(-1)), value=1.0)
+    with pytest.raises(ValueError, match=r"accumulate.update: state.total must not be NaN"):
+        a.update(st._replace(total=jnp.asarray(jnp.nan)), value=1.0)
+    st = a.update(st._replace(total=jnp.asarray(1)), value=0.5)  # an integer total restored
+    assert st.total.dtype == jnp.float32 and float(st.total) == 1.5
