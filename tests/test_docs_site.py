@@ -11,6 +11,7 @@ request that failed, and Chromium's log shows console errors. Without Chromium (
 
 from __future__ import annotations
 
+import atexit
 import functools
 import http.server
 import importlib
@@ -69,6 +70,7 @@ pages.forEach(function (url) {
 def built_site() -> Path:
     """Build the site once per session (strict) into a temporary folder; return the folder."""
     out = Path(tempfile.mkdtemp(prefix="jaxsched-site-"))
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
     env = dict(os.environ, JAXSCHED_DOCS_PARITY_ONLY=PARITY_ONLY, NO_MKDOCS_2_WARNING="1", MPLBACKEND="Agg")
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"),
                            "-d", str(out / "site")], cwd=ROOT, env=env, capture_output=True, text=True,
@@ -154,6 +156,7 @@ def test_site_in_headless_chromium():
                     f"is still checked by the other tests")
     site = built_site()
     work = Path(tempfile.mkdtemp(prefix="jaxsched-site-browse-"))
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
     served = work / "site"
     shutil.copytree(site, served)
     for html in served.rglob("*.html"):
