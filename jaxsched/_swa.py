@@ -21,6 +21,12 @@ class SWALR(Schedule, mirrors="torch.optim.swa_utils.SWALR"):
     ramp of ``t = e / anneal_epochs``, then ``swa_lr``. ``lr`` is the LR the optimizer holds when SWALR is
     created; after a SequentialLR milestone SWALR anneals from whatever LR the previous schedule left.
 
+    Args:
+      lr: the LR held before annealing; a tuple for several parameter groups.
+      swa_lr: the LR annealed to.
+      anneal_epochs: steps of the annealing. Default 10.
+      anneal_strategy: ``'cos'`` or ``'linear'``. Default 'cos'.
+
     >>> import jaxsched
     >>> s = jaxsched.SWALR(0.1, swa_lr=0.01, anneal_epochs=4, anneal_strategy="linear")
     >>> [round(float(s(k)), 6) for k in range(6)]

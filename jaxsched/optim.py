@@ -23,10 +23,12 @@ import optax
 from . import _checks as checks
 from ._adapters import Running
 from ._base import Schedule, StatefulSchedule, leaf, static
+from ._inspect import get_lr as get_lr
+from ._inspect import get_momentum as get_momentum
 from ._numerics import Array, float_dtype, int_dtype
 from ._plateau import PlateauState, ReduceLROnPlateau
 
-__all__ = ["Accumulate", "AccumulateState", "accumulate", "grouped", "scheduled", "set_lr"]
+__all__ = ["Accumulate", "AccumulateState", "accumulate", "get_lr", "get_momentum", "grouped", "scheduled", "set_lr"]
 
 
 # ----------------------------------------------------------------------------------------------------------

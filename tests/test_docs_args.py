@@ -23,7 +23,7 @@ import jaxsched
 ROOT = Path(__file__).resolve().parents[1]
 
 MISSING = {
-    "jaxsched.Affine", "jaxsched.LRFindResult", "jaxsched.Running", "jaxsched.SWALR",
+    "jaxsched.Affine", "jaxsched.LRFindResult",
     "jaxsched.transformers.GreedyLR",
     "jaxsched.transformers.ConstantSchedule", "jaxsched.transformers.ConstantScheduleWithWarmup",
     "jaxsched.transformers.LinearScheduleWithWarmup", "jaxsched.transformers.CosineScheduleWithWarmup",
@@ -31,9 +31,6 @@ MISSING = {
     "jaxsched.transformers.PolynomialDecayScheduleWithWarmup", "jaxsched.transformers.InverseSqrtSchedule",
     "jaxsched.transformers.CosineWithMinLRScheduleWithWarmup",
     "jaxsched.transformers.CosineWithMinLRScheduleWithWarmupLRRate", "jaxsched.transformers.WSDSchedule",
-    # an Args: section that does not state a default
-    "jaxsched.LinearWarmup",   # start_factor=None
-    "jaxsched.PerEpoch",       # fractional=False
 }
 
 

@@ -13,7 +13,7 @@ import pytest
 
 import jaxsched
 from jaxsched import optim
-from jaxsched._inspect import get_lr, get_momentum
+from jaxsched.optim import get_lr, get_momentum
 from parity.torch_ref import torch_trajectory
 
 SCHEDULES = [

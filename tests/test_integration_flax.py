@@ -15,7 +15,7 @@ from flax.training import train_state
 
 import jaxsched
 from jaxsched import optim
-from jaxsched._inspect import get_lr
+from jaxsched.optim import get_lr
 from jaxsched.flax import TrainState, set_optimizer_lr
 from parity.torch_ref import torch_trajectory
 

@@ -12,7 +12,7 @@ import pytest
 
 import jaxsched
 from jaxsched import checkpoint, optim
-from jaxsched._inspect import get_lr
+from jaxsched.optim import get_lr
 
 
 def _setup(schedule):
