@@ -85,7 +85,7 @@ class PerEpoch(_Wrapper):
     Args:
       schedule: any jaxsched schedule (step = epoch).
       steps_per_epoch: optimizer updates per epoch (``len(loader)``).
-      fractional: follow the ``step(epoch + i / iters)`` idiom (CosineAnnealingWarmRestarts only).
+      fractional: follow the ``step(epoch + i / iters)`` idiom (CosineAnnealingWarmRestarts only). Default False.
 
     >>> import jaxsched
     >>> s = jaxsched.PerEpoch(jaxsched.StepLR(0.1, step_size=1, gamma=0.5), steps_per_epoch=3)
@@ -203,7 +203,7 @@ class LinearWarmup(Schedule):
     Args:
       schedule: the schedule to warm up into (any jaxsched schedule except SequentialLR/ChainedScheduler).
       num_warmup_steps: ``W`` (0: no warmup).
-      start_factor: the first step's fraction of ``lr``; default ``1 / (W + 1)``. Differences from
+      start_factor: the first step's fraction of ``lr``. Default None: ``1 / (W + 1)``. Differences from
         transformers' ``get_*_schedule_with_warmup`` (``k / W``, so 0 at the first step): with the default
         every warmup LR is ``(k + 1) / (W + 1)`` of ``lr``, one ramp step higher than transformers' at the same
         step and never 0; pass ``start_factor=0.0`` for transformers' values (then
@@ -299,6 +299,9 @@ class Running(StatefulSchedule):
     form needs a loop (MultiplicativeLR with a step-dependent lambda, a ChainedScheduler with
     non-multiplicative members). It follows ``optax.schedules.StatefulSchedule``, so
     ``optax.inject_hyperparams(optax.sgd)(learning_rate=jaxsched.Running(s))`` works.
+
+    Args:
+      schedule: the jaxsched schedule to run step by step.
 
     >>> import jax.numpy as jnp, jaxsched
     >>> r = jaxsched.Running(jaxsched.MultiplicativeLR(0.1, lr_lambda=lambda e: jnp.where(e < 3, 0.5, 1.0)))
