@@ -90,7 +90,8 @@ class Value:
         cls._name = name or cls.__name__
         cls._mirrors = mirrors
         _register_pytree(cls)
-        if not cls.__name__.startswith("_"):
+        abstract = any(getattr(getattr(cls, n, None), "__isabstractmethod__", False) for n in dir(cls))
+        if not cls.__name__.startswith("_") and not abstract:
             other = REGISTRY.get(cls._name)
             if other is not None and other.__qualname__ != cls.__qualname__:
                 raise TypeError(f"{cls.__name__}: the registry name {cls._name!r} is taken by {other!r}.")
