@@ -9,7 +9,7 @@ schedule, and the optimizer is exactly torch's ``SGD(momentum=0.9, weight_decay=
 * Per-step schedules (OneCycleLR, CyclicLR, or a spec prefixed ``step:``): LR of global step ``t`` is
   ``s(t)``, as torch's ``scheduler.step()`` after every batch.
 * Per-epoch schedules (everything else, or ``epoch:``): LR during epoch ``e`` (0-based) is ``s(e)``, as
-  torch's ``scheduler.step()`` after every epoch; through ``jaxsched.per_epoch`` when the package has it.
+  torch's ``scheduler.step()`` after every epoch.
 * ReduceLROnPlateau: stepped once per epoch on the test loss; LR during epoch ``e + 1`` is the plateau's LR
   after seeing epoch ``e``'s test loss.
 """
@@ -132,11 +132,7 @@ def article_schedule(name: str, epochs: int, steps_per_epoch: int, lr: float = 0
 
 
 def _plateau(lr, **kw):
-    cls = getattr(jaxsched, "ReduceLROnPlateau", None)
-    if cls is None:
-        raise RuntimeError("ReduceLROnPlateau needs jaxsched.ReduceLROnPlateau (init/update/__call__), which this "
-                           "jaxsched does not have yet; run the other schedules with --schedules.")
-    return cls(lr, **kw)
+    return jaxsched.ReduceLROnPlateau(lr, **kw)
 
 
 _AUTO = {"total_steps": "T", "epochs": "E", "steps_per_epoch": "S"}
@@ -238,7 +234,7 @@ def _did_you_mean(name: str) -> str:
     """``"; did you mean 'StepLR'?"`` for a misspelt schedule name, or ``""``."""
     import difflib
 
-    known = sorted(set(ARTICLE) | {n for n in getattr(jaxsched, "__all__", ()) if n[:1].isupper()})
+    known = sorted(set(ARTICLE) | {n for n in jaxsched.__all__ if n[:1].isupper()})
     lower = {k.lower(): k for k in known}  # case-insensitive: 'Stepl' and 'steplr' are StepLR
     close = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.75)
     return f"; did you mean {lower[close[0]]!r}?" if close else ""
