@@ -178,7 +178,7 @@ def _call_name(func: ast.AST) -> str | None:
         return None
     if func.id in REGISTRY:
         return func.id
-    matches = [k for k, cls in REGISTRY.items() if cls.__name__ == func.id and not k.startswith("_")]
+    matches = [k for k in REGISTRY if k.rsplit(".", 1)[-1] == func.id and not k.startswith("_")]
     return matches[0] if len(matches) == 1 else func.id
 
 
