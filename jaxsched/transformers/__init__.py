@@ -51,7 +51,6 @@ from ._schedules import PolynomialDecayScheduleWithWarmup as PolynomialDecaySche
 from ._schedules import WSDSchedule as WSDSchedule
 
 
-
 def _scheduler_type(name) -> str:
     value = getattr(name, "value", name)
     if value not in SCHEDULER_NAMES:

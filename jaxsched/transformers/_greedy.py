@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
@@ -14,7 +14,7 @@ from .._checks import check_choice, check_float, check_int, check_lengths, check
 from .._numerics import Array, arr, float_dtype, int_dtype
 from .._value import _is_tracer
 
-LR = Union[float, tuple]
+LR = float | tuple
 
 
 # ----------------------------------------------------------------------------------------------------------
