@@ -15,8 +15,8 @@ from flax.training import train_state
 
 import jaxsched
 from jaxsched import optim
-from jaxsched.optim import get_lr
 from jaxsched.flax import TrainState, set_optimizer_lr
+from jaxsched.optim import get_lr
 from parity.torch_ref import torch_trajectory
 
 LOSSES = [1.0, 0.9, 0.95, 0.97, 0.91, 0.96, 0.99, 0.8, 0.85, 0.9, 0.95, 0.97]
