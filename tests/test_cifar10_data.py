@@ -146,3 +146,29 @@ def test_plain_tar_member_list_damage_is_named(tmp_path):
     tar.write_bytes(blob[: len(blob) // 2])  # no gzip CRC here: the missing batches are what is caught
     with pytest.raises(cdata.DataError, match=r"cifar-10-python\.tar"):
         cdata.load_cifar10(tar, per_class=SMALL)
+
+
+@pytest.mark.parametrize("kind", ["jpeg", "pickle"])
+def test_a_subset_decodes_and_caches_only_its_images(tmp_path, kind):
+    """The smoke preset's loading: the first N images per class, decoded and cached alone; the whole source
+    is still counted, so a missing class is refused even when the subset would not need it."""
+    arrays = fake_arrays()
+    src = (write_jpeg_dir if kind == "jpeg" else write_pickle_dir)(tmp_path / "src", arrays)
+    full = cdata.load_cifar10(src, per_class=SMALL, cache=False)
+    x_tr, y_tr, x_te, y_te = cdata.load_cifar10(src, per_class=SMALL, use=(3, 2))
+    assert np.bincount(y_tr).tolist() == [3] * 10 and np.bincount(y_te).tolist() == [2] * 10
+    for x, y, fx, fy in ((x_tr, y_tr, full[0], full[1]), (x_te, y_te, full[2], full[3])):
+        for c in range(10):  # the first images of every class, in the source's order
+            np.testing.assert_array_equal(x[y == c], fx[fy == c][: int((y == c).sum())])
+    cached = sorted(p.name for p in (tmp_path / "cache").glob("*.npz"))
+    assert len(cached) == 1 and cached[0].endswith("-first3x2.npz")
+    with np.load(tmp_path / "cache" / cached[0]) as z:
+        assert z["x_train"].shape == (30, 32, 32, 3)
+    np.testing.assert_array_equal(cdata.load_cifar10(src, per_class=SMALL, use=(3, 2))[0], x_tr)  # from the cache
+    with pytest.raises(ValueError, match=r"use: the train images per class must be between 1 and 16 or None, got 17"):
+        cdata.load_cifar10(src, per_class=SMALL, use=(17, None))
+    if kind == "jpeg":
+        for f in (src / "train" / "cat").iterdir():
+            f.unlink()
+        with pytest.raises(cdata.DataError, match=r"'cat': 0"):
+            cdata.load_cifar10(src, per_class=SMALL, use=(3, 2))

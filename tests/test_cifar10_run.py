@@ -27,7 +27,7 @@ METRICS = ("epoch", "lr", "lr_last", "momentum", "train_loss", "train_acc", "tes
 def fake_data(monkeypatch, tmp_path):
     """The CLI loads the 160-image fake set whatever --data says."""
     monkeypatch.setenv("JAXSCHED_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(train, "load_cifar10", lambda path=None: fake_arrays())
+    monkeypatch.setattr(train, "load_cifar10", lambda path=None, **kw: fake_arrays())
     monkeypatch.setattr(train, "describe", lambda preset, data=None: "fake")
 
 
@@ -60,6 +60,7 @@ def test_cli_loop_flag_and_finished_rerun(fake_data, tmp_path, capsys):
     assert cli(args) == 0
     info = json.loads((out / "run.json").read_text())
     assert info["loop"] == "scan" and info["seeds"] == 2
+    assert info["runs_as"] == train.DEFAULT_RUNS_AS and info["runs_per_program"] == 2  # both seeds, one program
     (a,), (b,) = (list(map(json.loads, (out / f).read_text().splitlines())) for f in ("StepLR.jsonl",
                                                                                      "StepLR-seed1.jsonl"))
     assert a["loop"] == "scan" and (a["seed"], b["seed"]) == (0, 1) and a["train_loss"] != b["train_loss"]
@@ -84,6 +85,8 @@ def test_cli_loop_flag_and_finished_rerun(fake_data, tmp_path, capsys):
     (["--schedules", "StepLR", "StepLR"], "more than once"),
     (["--epochs", "0"], "--epochs must be >= 1, got --epochs=0"),
     (["--devices", "99"], "--devices must be between 1 and"),
+    (["--sequential", "--runs-as", "vmap"], "does not go with --runs-as"),
+    (["--runs-per-program", "0"], "--runs-per-program must be >= 1, got --runs-per-program=0"),
 ])
 def test_cli_bad_values_are_one_line(fake_data, tmp_path, capsys, argv, match):
     out = tmp_path / "never"
@@ -141,19 +144,22 @@ KILL_SCRIPT = textwrap.dedent("""
     from test_cifar10 import fake_arrays
     from benchmarks.cifar10 import train
     from benchmarks.cifar10.__main__ import main
-    train.load_cifar10 = lambda path=None: fake_arrays()
+    train.load_cifar10 = lambda path=None, **kw: fake_arrays()
     train.describe = lambda preset, data=None: "fake"
     raise SystemExit(main(sys.argv[1:]))
 """)
 
 
-def test_sigkill_mid_run_then_rerun_gives_the_uninterrupted_records(tmp_path):
+@pytest.mark.parametrize("how", [[], ["--sequential"]], ids=["one-program", "sequential"])
+def test_sigkill_mid_run_then_rerun_gives_the_uninterrupted_records(tmp_path, how):
+    """Killed once the first run has logged an epoch: in one program that is between the two runs'
+    checkpoints of epoch 1 or after, so the rerun may first catch one run up on its own."""
     script = KILL_SCRIPT.format(repo=str(REPO), tests=str(Path(__file__).parent))
     env = dict(os.environ, JAX_PLATFORMS="cpu", JAXSCHED_CACHE=str(tmp_path / "cache"))
 
     def cmd(out):
         return [sys.executable, "-c", script, "--preset", "smoke", "--out", str(out), "--schedules", "StepLR",
-                "ReduceLROnPlateau", "--epochs", "3", "--loop", "scan", "--no-progress"]
+                "ReduceLROnPlateau", "--epochs", "3", "--loop", "scan", "--no-progress", *how]
 
     killed = tmp_path / "killed"
     proc = subprocess.Popen(cmd(killed), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -174,7 +180,8 @@ def test_sigkill_mid_run_then_rerun_gives_the_uninterrupted_records(tmp_path):
     res = subprocess.run(cmd(ref), env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     for slug in ("StepLR", "ReduceLROnPlateau"):
-        assert metrics(killed, slug) == metrics(ref, slug)
+        # a run that caught up alone took the one-run program for an epoch: float32 noise (1.4e-7 measured)
+        np.testing.assert_allclose(metrics(killed, slug), metrics(ref, slug), rtol=1e-5)
         assert [m[0] for m in metrics(killed, slug)] == [1, 2, 3]
     assert not list(killed.glob("*.tmp*")) and not list((killed / "ckpt").glob("*/*tmp*"))
 
@@ -197,3 +204,26 @@ def test_gpu_preset_dry_runs_two_steps_on_eight_devices(tmp_path):
     recs = [json.loads(line) for line in (out / "OneCycleLR.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in recs] == [1, 2]  # the fake set has 1 step per epoch: 2 steps = 2 epochs
     assert all(np.isfinite(r["train_loss"]) and np.isfinite(r["test_loss"]) for r in recs)
+
+
+@pytest.mark.slow
+def test_runs_in_one_program_on_eight_devices_equal_one_device(tmp_path):
+    """Several runs in one program, data-parallel over 8 forced CPU devices (the batch sharded, the run
+    axis not): the same records as on one device, to the 8-device test's tolerance. (The gpu preset's
+    six ResNet-18 runs in one program take too long to compile on a 2-core CPU for a test.)"""
+    script = KILL_SCRIPT.format(repo=str(REPO), tests=str(Path(__file__).parent))
+    got = {}
+    for n in (1, 8):
+        env = dict(os.environ, JAX_PLATFORMS="cpu", JAXSCHED_CACHE=str(tmp_path / "cache"),
+                   XLA_FLAGS=f"--xla_force_host_platform_device_count={n}")
+        out = tmp_path / f"d{n}"
+        res = subprocess.run([sys.executable, "-c", script, "--preset", "smoke", "--out", str(out), "--epochs", "2",
+                              "--schedules", "OneCycleLR", "StepLR", "--seeds", "2", "--loop", "scan",
+                              "--no-progress"], env=env, capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr[-3000:]
+        info = json.loads((out / "run.json").read_text())
+        assert info["devices"] == n and info["runs_per_program"] == 4 and info["runs_as"] == "unrolled"
+        got[n] = np.array([metrics(out, slug) for slug in ("OneCycleLR", "OneCycleLR-seed1", "StepLR",
+                                                              "StepLR-seed1")])
+    np.testing.assert_array_equal(got[8][..., :4], got[1][..., :4])  # epoch, LRs, momentum
+    np.testing.assert_allclose(got[8][..., 4], got[1][..., 4], rtol=2e-2)  # train loss

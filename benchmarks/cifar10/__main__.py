@@ -1,6 +1,7 @@
 """``python -m benchmarks.cifar10 --preset NAME --out DIR [--schedules ...] [--data PATH]``.
 
-Trains one run per schedule (the article's six by default), writes ``DIR/<schedule>.jsonl`` per epoch,
+Trains one run per schedule and seed (the article's six by default), all in one compiled program
+(``--sequential``: one run at a time), writes ``DIR/<schedule>.jsonl`` per epoch,
 checkpoints every epoch under ``DIR/ckpt/`` (a rerun with the same arguments resumes), then writes
 ``DIR/summary.md`` and ``DIR/curves.png``. ``--report-only`` rebuilds the summary from the JSONL files.
 """
@@ -31,6 +32,15 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=1,
                     help="train every schedule with seeds 0..N-1 (default 1); the summary reports mean and 95%% "
                          "intervals and judges the article's claims only where the intervals allow")
+    ap.add_argument("--sequential", action="store_true",
+                    help="train one run (schedule, seed) at a time, each its own program, instead of all runs "
+                         "in one program along a leading run axis")
+    ap.add_argument("--runs-as", choices=("unrolled", "vmap", "grouped"), default=None,
+                    help="how the runs share one program: unrolled (each run's step written out in the program; "
+                         "the default, measured fastest on CPU), vmap (jax.vmap over the run axis) or grouped "
+                         "(runs folded into the channels, grouped convolutions; float32 only)")
+    ap.add_argument("--runs-per-program", type=int, default=None,
+                    help="at most N runs per program (default all); the rest follow in further programs")
     ap.add_argument("--epochs", type=int, default=None, help="override the preset's epoch count")
     ap.add_argument("--loop", choices=("scan", "host"), default=None,
                     help="scan: each epoch is one compiled program (lax.scan over its steps; the default on GPU/TPU); "
@@ -96,6 +106,14 @@ def _run(ap, args) -> int:
         raise CliError(f"--max-steps must be >= 1, got --max-steps={args.max_steps!r}")
     if args.seeds < 1:
         raise CliError(f"--seeds must be >= 1, got --seeds={args.seeds!r}")
+    if args.runs_per_program is not None and args.runs_per_program < 1:
+        raise CliError(f"--runs-per-program must be >= 1, got --runs-per-program={args.runs_per_program!r}")
+    if args.sequential and (args.runs_as or args.runs_per_program):
+        raise CliError("--sequential trains one run at a time; it does not go with --runs-as or --runs-per-program.")
+    runs_as = args.runs_as or train.DEFAULT_RUNS_AS
+    if runs_as == "grouped" and train.compute_dtype() != train.jnp.float32:
+        raise CliError(f"--runs-as grouped is written for float32 models; this {jax.default_backend()} backend "
+                       "computes in bfloat16. Use --runs-as unrolled or vmap.")
     if args.devices is not None and not 1 <= args.devices <= jax.device_count():
         raise CliError(f"--devices must be between 1 and {jax.device_count()} (the devices this process sees), "
                        f"got --devices={args.devices!r}")
@@ -127,13 +145,19 @@ def _run(ap, args) -> int:
             if main:
                 train.clean_temporaries(out)
                 _write_info(out, preset, run, plans, args, jax)
-            # the schedules advance together, one epoch each in turn: an interrupted run has comparable results
+            pairs = [(plan, seed) for plan in plans for seed in range(args.seeds)]
             trained = 0
-            for epoch in range(1, preset.epochs + 1):
-                for plan in plans:
-                    for seed in range(args.seeds):
+            if args.sequential:
+                # one run at a time, each one epoch in turn: an interrupted run has comparable results
+                for epoch in range(1, preset.epochs + 1):
+                    for plan, seed in pairs:
                         run.train(plan, out, progress=not args.no_progress, until=epoch, seed=seed)
                         trained += run.trained_epochs
+            else:
+                n = args.runs_per_program or len(pairs)
+                for i in range(0, len(pairs), n):
+                    run.train_together(pairs[i:i + n], out, progress=not args.no_progress, runs_as=runs_as)
+                    trained += run.trained_epochs
     except (train.OutputLocked, train.ResumeError) as e:
         if not existed and out.is_dir() and not any(p.name != ".lock" for p in out.iterdir()):
             (out / ".lock").unlink(missing_ok=True)
@@ -184,6 +208,9 @@ def _write_info(out: Path, preset, run, plans, args, jax) -> None:
             "params": train.count_params(run.model),
             "compute_dtype": str(getattr(train.compute_dtype(), "__name__", train.compute_dtype())),
             "date": time.strftime("%Y-%m-%d"), "seeds": args.seeds,
+            "runs_as": "sequential" if args.sequential else (args.runs_as or train.DEFAULT_RUNS_AS),
+            "runs_per_program": 1 if args.sequential else min(args.runs_per_program or len(plans) * args.seeds,
+                                                              len(plans) * args.seeds),
             "schedules": {p.label: repr(p.schedule) for p in plans}}
     try:
         old = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else {}

@@ -293,7 +293,15 @@ def _pickle_source(p: Path, kind: str):
     return x_tr, y_tr, parts["test_batch"][0], parts["test_batch"][1]
 
 
-def _jpeg_source(p: Path, kind: str):
+def _first_per_class(y: np.ndarray, n: int | None) -> np.ndarray:
+    """Indices of the first ``n`` images of every class, in their order (all when ``n`` is None)."""
+    if n is None:
+        return np.arange(len(y))
+    return np.sort(np.concatenate([np.flatnonzero(y == c)[:n] for c in range(10)]))
+
+
+def _jpeg_source(p: Path, kind: str, use=(None, None), per_class=PER_CLASS):
+    """Every image is read (the archive to its end) and counted, only those ``use`` keeps are decoded."""
     items = {"train": [], "test": []}
 
     def add(rel: str, data_fn, where: str):
@@ -317,17 +325,23 @@ def _jpeg_source(p: Path, kind: str):
                             f"{m.name!r} in {str(p)!r}")
             except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
                 raise DataError(f"CIFAR-10 archive {str(p)!r} is damaged: {e}") from None
-    out = []
+    entries, labels = {}, {}
     for split in ("train", "test"):
-        entries = sorted(items[split], key=lambda t: (CLASSES.index(t[0]), t[1]))
-        if not entries:
+        entries[split] = sorted(items[split], key=lambda t: (CLASSES.index(t[0]), t[1]))
+        if not entries[split]:
             raise DataError(f"CIFAR-10 JPEG source {str(p)!r} has no {split}/<class>/*.jpg images.")
-        out.append(np.stack([_decode(d, where) for _, _, d, where in entries]))
-        out.append(np.asarray([CLASSES.index(c) for c, _, _, _ in entries], np.int32))
+        labels[split] = np.asarray([CLASSES.index(c) for c, _, _, _ in entries[split]], np.int32)
+    check_counts((None, labels["train"], None, labels["test"]), per_class, repr(str(p)))
+    out = []
+    for split, n in zip(("train", "test"), use, strict=True):
+        keep = _first_per_class(labels[split], n)
+        out.append(np.stack([_decode(entries[split][i][2], entries[split][i][3]) for i in keep]))
+        out.append(labels[split][keep])
     return tuple(out)
 
 
-def load_cifar10(path=None, *, cache: bool = True, per_class: tuple[int, int] = PER_CLASS):
+def load_cifar10(path=None, *, cache: bool = True, per_class: tuple[int, int] = PER_CLASS,
+                 use: tuple[int | None, int | None] = (None, None)):
     """CIFAR-10 as ``(x_train, y_train, x_test, y_test)``: uint8 ``(N, 32, 32, 3)`` images, int32 labels.
 
     Args:
@@ -337,22 +351,37 @@ def load_cifar10(path=None, *, cache: bool = True, per_class: tuple[int, int] = 
             the source's content.
         per_class: the (train, test) images every class must have; the real data set's (5000, 1000) by
             default (tests pass smaller fakes). A source with other counts raises :class:`DataError`.
+        use: ``(n_train, n_test)``: return (and decode and cache) only the first N images of every class
+            of each split, ``None`` for all. The whole source is still read, checked and counted; a preset
+            that trains on 16 images per class decodes and caches those, not 60,000.
     """
     src, kind = find_source(path)
     if src.is_file():
         verify_archive(src)
+    for name, n, full in zip(("train", "test"), use, per_class, strict=True):
+        if n is not None and not 1 <= n <= full:
+            raise ValueError(f"use: the {name} images per class must be between 1 and {full} or None, got {n!r}.")
+    use = tuple(None if n == full else n for n, full in zip(use, per_class, strict=True))
+    part = "" if use == (None, None) else "-first" + "x".join("all" if n is None else str(n) for n in use)
+    want = tuple(full if n is None else n for n, full in zip(use, per_class, strict=True))
     key = content_key(src, kind)[:24]
-    cached = cache_dir() / f"cifar10-{kind.split('-')[0]}-{key}.npz"
+    cached = cache_dir() / f"cifar10-{kind.split('-')[0]}-{key}{part}.npz"
     if cache and cached.is_file():
         try:
             with np.load(cached) as z:
                 arrays = (z["x_train"], z["y_train"], z["x_test"], z["y_test"])
-            check_counts(arrays, per_class, repr(str(src)))
+            check_counts(arrays, want, repr(str(src)))
             return arrays
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, DataError):
             cached.unlink(missing_ok=True)  # a damaged cache file (checked when written) is decoded again
-    arrays = _pickle_source(src, kind) if kind.startswith("pickle") else _jpeg_source(src, kind)
-    check_counts(arrays, per_class, repr(str(src)))
+    if kind.startswith("pickle"):
+        arrays = _pickle_source(src, kind)
+        check_counts(arrays, per_class, repr(str(src)))
+        keep = [_first_per_class(arrays[1], use[0]), _first_per_class(arrays[3], use[1])]
+        arrays = (arrays[0][keep[0]], arrays[1][keep[0]], arrays[2][keep[1]], arrays[3][keep[1]])
+    else:
+        arrays = _jpeg_source(src, kind, use, per_class)
+    check_counts(arrays, want, repr(str(src)))
     if cache:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(f".tmp{os.getpid()}.npz")

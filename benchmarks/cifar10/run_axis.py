@@ -1,4 +1,4 @@
-"""Training several runs (schedule, seed) of the CIFAR-10 ResNets at once: three formulations, measured.
+"""Training several runs (schedule, seed) of the CIFAR-10 ResNets at once: the formulations, measured.
 
     python -m benchmarks.cifar10.run_axis [--runs 4] [--steps 5] [--batch 128] [--widths 32 64 128]
 
@@ -7,13 +7,16 @@ statistic and optimizer slot) and per-run LR and momentum arrays of shape (R,), 
 every run on its own batch (R, B, 32, 32, 3):
 
 * ``sequential``: the one-run step (as :mod:`benchmarks.cifar10.train` compiles it) called R times;
+* ``unrolled``: one program holding the one-run step R times over, one per run (the command's default);
 * ``vmap``: ``jax.vmap`` of the one-run step over the run axis (XLA batches the convolutions over runs);
 * ``grouped``: the runs folded into the channels: run ``r``'s activations are channels ``r*C..(r+1)*C`` of
   one wide network, every convolution is one grouped convolution (``feature_group_count=R``) with the
   runs' kernels side by side, BatchNorm is per channel anyway, and the classifier is one batched matmul.
 
-``step_fns`` returns the three; :func:`benchmark` times them; the test checks that ``vmap`` and ``grouped``
-give the sequential result. The benchmark's command line writes images per second of each formulation.
+``step_fns`` returns the four; :func:`benchmark` times them; the test checks that the batched ones give
+the sequential result. The training command (:meth:`benchmarks.cifar10.train.Run.train_together`) builds
+the same three batched formulations into its epoch programs (``--runs-as``). The benchmark's command line
+writes images per second of each formulation.
 """
 
 from __future__ import annotations
@@ -31,14 +34,7 @@ from jax import lax
 
 from . import models, train
 
-
-def stack(trees):
-    """Stack a list of identically shaped pytrees along a new leading run axis."""
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
-
-
-def unstack(tree, r: int):
-    return jax.tree.map(lambda x: x[r], tree)
+stack, unstack = train.stack, train.unstack
 
 
 def _one_run_step(model, tx):
@@ -50,17 +46,9 @@ def _one_run_step(model, tx):
 
     def step(state, x, y, lr, mom):
         (loss, bs), g = jax.value_and_grad(loss_fn, has_aux=True)(state["params"], state["batch_stats"], x, y)
-        return _apply(tx, state, g, bs, lr, mom), loss
+        return train.apply_update(tx, state, g, bs, lr, mom), loss
 
     return step
-
-
-def _apply(tx, state, g, bs, lr, mom):
-    opt = state["opt_state"]
-    hp = dict(opt[1].hyperparams, learning_rate=lr, momentum=mom)
-    opt = (opt[0], opt[1]._replace(hyperparams=hp))
-    updates, opt = tx.update(g, opt, state["params"])
-    return {"params": optax.apply_updates(state["params"], updates), "batch_stats": bs, "opt_state": opt}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -133,7 +121,7 @@ def grouped_forward(model: models._ResNet, params, bstats, x):
 
 
 def step_fns(model, tx) -> dict:
-    """The three formulations, each ``(stacked_state, x (R,B,32,32,3), y (R,B), lrs (R,), moms (R,)) ->
+    """The four formulations, each ``(stacked_state, x (R,B,32,32,3), y (R,B), lrs (R,), moms (R,)) ->
     (stacked_state, losses (R,))``, jitted."""
     if model.dtype != jnp.float32:
         raise ValueError(f"the grouped formulation is written for float32 models, got dtype={model.dtype!r}.")
@@ -144,6 +132,12 @@ def step_fns(model, tx) -> dict:
         return stack([o[0] for o in outs]), jnp.stack([o[1] for o in outs])
 
     vmapped = jax.jit(jax.vmap(_one_run_step(model, tx)))
+    one_step = _one_run_step(model, tx)
+
+    @jax.jit
+    def unrolled(state, x, y, lrs, moms):
+        outs = [one_step(unstack(state, r), x[r], y[r], lrs[r], moms[r]) for r in range(x.shape[0])]
+        return stack([o[0] for o in outs]), jnp.stack([o[1] for o in outs])
 
     def grouped_loss(params, bstats, x, y):
         logits, stats = grouped_forward(model, params, bstats, x)
@@ -154,10 +148,11 @@ def step_fns(model, tx) -> dict:
     def grouped(state, x, y, lrs, moms):
         (_, (losses, bs)), g = jax.value_and_grad(grouped_loss, has_aux=True)(state["params"], state["batch_stats"],
                                                                               x, y)
-        new = jax.vmap(lambda st, gr, b, lr, mom: _apply(tx, st, gr, b, lr, mom))(state, g, bs, lrs, moms)
+        new = jax.vmap(lambda st, gr, b, lr, mom: train.apply_update(tx, st, gr, b, lr, mom))(state, g, bs, lrs,
+                                                                                            moms)
         return new, losses
 
-    return {"sequential": sequential, "vmap": vmapped, "grouped": grouped}
+    return {"sequential": sequential, "unrolled": unrolled, "vmap": vmapped, "grouped": grouped}
 
 
 def make_inputs(runs: int, batch: int, seed: int = 0):

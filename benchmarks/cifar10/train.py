@@ -322,9 +322,47 @@ def _augment(x, offs, flips):
     return jnp.where(flips[:, None, None, None], crop[:, :, ::-1], crop)
 
 
-def make_epoch_fns(model, tx, mesh: Mesh) -> tuple[Any, Any, Any]:
-    """``(train_epoch, evaluate)``, both jitted; each call is one compiled program."""
+RUNS_AS = ("unrolled", "vmap", "grouped")
+# How runs trained together share one program. Measured 2026-12-01 with ``python -m benchmarks.cifar10.run_axis
+# --runs 4 --steps 3`` on the 2-core x86_64 CPU (XLA:CPU; the SmallResNet, 4 runs of batch 128): unrolled 1.12x
+# the sequential images/s, vmap 0.33x, grouped 0.13x. Not measured on a GPU or TPU: there too the default is
+# ``unrolled``, the one formulation that runs each run's convolutions as the one-run program does and so cannot
+# be slower than one run at a time; ``vmap`` and ``grouped`` are there to be measured (run_axis's command line).
+DEFAULT_RUNS_AS = "unrolled"
+
+
+def stack(trees):
+    """Stack identically shaped pytrees along a new leading run axis."""
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def unstack(tree, r: int):
+    """Run ``r`` of a stacked pytree."""
+    return jax.tree.map(lambda x: x[r], tree)
+
+
+def apply_update(tx, state, grads, batch_stats, lr, mom):
+    """One optimizer update of one run with this step's LR and momentum set as the injected hyperparameters."""
+    opt = state["opt_state"]
+    hp = dict(opt[1].hyperparams, learning_rate=lr, momentum=mom)
+    opt = (opt[0], opt[1]._replace(hyperparams=hp))
+    updates, opt = tx.update(grads, opt, state["params"])
+    return {"params": optax.apply_updates(state["params"], updates), "batch_stats": batch_stats, "opt_state": opt}
+
+
+def make_epoch_fns(model, tx, mesh: Mesh, runs_as: str | None = None) -> tuple[Any, Any, Any]:
+    """``(train_epoch, train_step, evaluate)``, jitted; each call is one compiled program.
+
+    ``runs_as=None``: one run. Otherwise R runs at once (``'unrolled'``, ``'vmap'`` or ``'grouped'``, see
+    :data:`RUNS_AS`): the state has a leading run axis, the per-step inputs a run axis second (``idx`` of
+    shape (S, R, B), ``lrs`` (S, R)), and the sums and evaluation results are per run, shape (R,)."""
+    if runs_as is not None and runs_as not in RUNS_AS:
+        raise ValueError(f"runs_as must be one of {', '.join(RUNS_AS)} (or None), got runs_as={runs_as!r}.")
+    if runs_as == "grouped" and model.dtype != jnp.float32:
+        raise ValueError(f"runs_as='grouped' is written for float32 models, got dtype={model.dtype!r}; use "
+                         "'unrolled' or 'vmap'.")
     batch = NamedSharding(mesh, P("data"))
+    runs_batch = NamedSharding(mesh, P(None, "data"))
 
     def loss_fn(params, bstats, x, y):
         logits, upd = model.apply({"params": params, "batch_stats": bstats}, x, train=True, mutable=["batch_stats"])
@@ -336,22 +374,42 @@ def make_epoch_fns(model, tx, mesh: Mesh) -> tuple[Any, Any, Any]:
         x = jax.lax.with_sharding_constraint(_normalize(_augment(x_train[i], o, f)), batch)
         y = jax.lax.with_sharding_constraint(y_train[i], batch)
         (loss, (bs, correct)), g = jax.value_and_grad(loss_fn, has_aux=True)(st["params"], st["batch_stats"], x, y)
-        opt = st["opt_state"]
-        hp = dict(opt[1].hyperparams, learning_rate=lr, momentum=mom)
-        opt = (opt[0], opt[1]._replace(hyperparams=hp))
-        updates, opt = tx.update(g, opt, st["params"])
-        return {"params": optax.apply_updates(st["params"], updates), "batch_stats": bs, "opt_state": opt}, \
-            (loss, correct)
+        return apply_update(tx, st, g, bs, lr, mom), (loss, correct)
+
+    def unrolled_step(sts, inp, x_train, y_train):
+        outs = [step(unstack(sts, r), unstack(inp, r), x_train, y_train) for r in range(inp[3].shape[0])]
+        return stack([o[0] for o in outs]), (jnp.stack([o[1][0] for o in outs]), jnp.stack([o[1][1] for o in outs]))
+
+    def grouped_step(sts, inp, x_train, y_train):
+        from .run_axis import grouped_forward
+
+        i, o, f, lr, mom = inp
+        x = jax.vmap(lambda i, o, f: _normalize(_augment(x_train[i], o, f)))(i, o, f)
+        x = jax.lax.with_sharding_constraint(x, runs_batch)
+        y = jax.lax.with_sharding_constraint(y_train[i], runs_batch)
+
+        def total_loss(params, bstats):
+            logits, stats = grouped_forward(model, params, bstats, x)
+            losses = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(axis=1)
+            return jnp.sum(losses), (losses, stats, jnp.sum(jnp.argmax(logits, -1) == y, axis=1))
+
+        (_, (losses, bs, correct)), g = jax.value_and_grad(total_loss, has_aux=True)(sts["params"],
+                                                                                   sts["batch_stats"])
+        new = jax.vmap(lambda st, gr, b, lr, mom: apply_update(tx, st, gr, b, lr, mom))(sts, g, bs, lr, mom)
+        return new, (losses, correct)
+
+    one_step = {None: step, "unrolled": unrolled_step, "grouped": grouped_step,
+                "vmap": jax.vmap(step, in_axes=(0, 0, None, None))}[runs_as]
 
     def train_epoch(state, x_train, y_train, idx, offs, flips, lrs, moms):
         """The whole epoch as one program (lax.scan over the steps)."""
-        state, (losses, correct) = jax.lax.scan(lambda st, inp: step(st, inp, x_train, y_train), state,
+        state, (losses, correct) = jax.lax.scan(lambda st, inp: one_step(st, inp, x_train, y_train), state,
                                                 (idx, offs, flips, lrs, moms))
-        return state, {"loss": jnp.sum(losses), "correct": jnp.sum(correct).astype(jnp.float32)}
+        return state, {"loss": jnp.sum(losses, axis=0), "correct": jnp.sum(correct, axis=0).astype(jnp.float32)}
 
     def train_step(state, x_train, y_train, idx, offs, flips, lrs, moms, k, sums):
         """Step ``k`` of the epoch (for the host loop); ``sums`` accumulates (loss, correct)."""
-        state, (loss, correct) = step(state, (idx[k], offs[k], flips[k], lrs[k], moms[k]), x_train, y_train)
+        state, (loss, correct) = one_step(state, (idx[k], offs[k], flips[k], lrs[k], moms[k]), x_train, y_train)
         return state, {"loss": sums["loss"] + loss, "correct": sums["correct"] + correct.astype(jnp.float32)}
 
     def evaluate(state, x_test, y_test, weights):
@@ -365,7 +423,14 @@ def make_epoch_fns(model, tx, mesh: Mesh) -> tuple[Any, Any, Any]:
         (loss, correct), _ = jax.lax.scan(step, (jnp.float32(0), jnp.float32(0)), (x_test, y_test, weights))
         return {"loss": loss / jnp.sum(weights), "correct": correct}
 
-    return jax.jit(train_epoch, donate_argnums=0), jax.jit(train_step, donate_argnums=0), jax.jit(evaluate)
+    def evaluate_runs(states, x_test, y_test, weights):
+        if runs_as == "vmap":
+            return jax.vmap(evaluate, in_axes=(0, None, None, None))(states, x_test, y_test, weights)
+        R = jax.tree.leaves(states)[0].shape[0]
+        return stack([evaluate(unstack(states, r), x_test, y_test, weights) for r in range(R)])
+
+    return (jax.jit(train_epoch, donate_argnums=0), jax.jit(train_step, donate_argnums=0),
+            jax.jit(evaluate if runs_as is None else evaluate_runs))
 
 
 def init_state(model, tx, seed: int):
@@ -524,7 +589,9 @@ class Run:
             if getattr(preset, name) % ndev:
                 raise ValueError(f"preset {preset.name!r}: {name}={getattr(preset, name)} must be a multiple of the "
                                  f"number of devices ({ndev}).")
-        x_tr, y_tr, x_te, y_te = data if isinstance(data, tuple) else load_cifar10(data)
+        # a subset preset decodes and caches only its images (the whole source is still read and checked)
+        x_tr, y_tr, x_te, y_te = data if isinstance(data, tuple) else load_cifar10(
+            data, use=(preset.train_per_class, preset.test_per_class))
         x_tr, y_tr = subset(x_tr, y_tr, preset.train_per_class)
         x_te, y_te = subset(x_te, y_te, preset.test_per_class)
         self.n_train, self.n_test = len(y_tr), len(y_te)
@@ -549,11 +616,11 @@ class Run:
         self.train_epoch, self.train_step, self.evaluate = make_epoch_fns(self.model, self.tx, self.mesh)
         self.compile_seconds = None
         self._managers: dict = {}
+        self._programs: dict = {}
         self.trained_epochs = 0
 
     def fresh_state(self, seed: int | None = None):
-        state = init_state(self.model, self.tx, self.preset.seed if seed is None else seed)
-        return jax.tree.map(lambda a: put(np.asarray(a), self.mesh, P()), state)
+        return self._replicate(init_state(self.model, self.tx, self.preset.seed if seed is None else seed))
 
     def epoch_inputs(self, epoch, lrs, moms, seed: int | None = None):
         seed = self.preset.seed if seed is None else seed
@@ -567,8 +634,8 @@ class Run:
     def _k(self, k):
         return put(np.asarray(k, np.int32), self.mesh, P())
 
-    def _zero_sums(self):
-        zero = np.zeros((), np.float32)
+    def _zero_sums(self, runs: int | None = None):
+        zero = np.zeros(() if runs is None else (runs,), np.float32)
         return {"loss": put(zero, self.mesh, P()), "correct": put(zero, self.mesh, P())}
 
     def run_epoch(self, state, ins):
@@ -595,6 +662,86 @@ class Run:
             self.compile_seconds = time.perf_counter() - t
         return self.compile_seconds
 
+    def _open(self, plan: Plan, out, epochs, until, seed) -> _Member:
+        """One run's starting point: a fresh state (host arrays) or the one its checkpoint holds, its records
+        so far, and where it logs. The log is rewritten from the checkpoint when they differ."""
+        seed = self.preset.seed if seed is None else int(seed)
+        E = epochs or self.preset.epochs
+        if self.max_steps is not None:
+            E = min(E, -(-self.max_steps // self.steps_run))
+        m = _Member(plan=plan, seed=seed, epochs=E, stop=E if until is None else min(E, until),
+                    state=init_state(self.model, self.tx, seed),
+                    pst=plan.schedule.init() if plan.kind == "plateau" else None,
+                    meta={"preset": dataclasses.asdict(dataclasses.replace(self.preset, seed=seed)),
+                          "model": repr(self.model), "label": plan.label, "schedule": repr(plan.schedule),
+                          "kind": plan.kind, "epochs": E, "steps_per_epoch": self.steps_per_epoch,
+                          "max_steps": self.max_steps})
+        if out is None:
+            return m
+        main = jax.process_index() == 0
+        out = Path(out)
+        slug = plan.slug() + (f"-seed{seed}" if seed else "")
+        m.log, ckpt = out / f"{slug}.jsonl", out / "ckpt" / slug
+        logged = read_log(m.log)
+        if ckpt.is_dir() or main:
+            m.mgr = self._managers.get(ckpt) or self._managers.setdefault(ckpt, _manager(ckpt))
+        restored, saved = _load_ckpt(m.mgr, (m.state, m.pst), ckpt) if m.mgr is not None else (None, None)
+        if saved is not None:
+            mine = json.loads(json.dumps(m.meta))
+            if {k: saved.get(k) for k in mine} != mine:
+                diff = sorted(k for k in mine if saved.get(k) != mine[k])
+                raise ResumeError(f"checkpoint {str(ckpt)!r} was written for another run (differs in "
+                                  f"{', '.join(diff)}); use a fresh --out or delete the checkpoint.")
+            assert restored is not None
+            m.state, m.pst = restored
+            m.start, m.records = int(saved["epoch"]), list(saved["records"])
+            if len(m.records) != m.start:
+                raise ResumeError(f"checkpoint {str(ckpt)!r} holds {len(m.records)} records for {m.start} epochs.")
+            if main and logged != m.records:
+                if len(logged) > m.start:
+                    print(f"note: {str(m.log)!r} had {len(logged)} epochs, its checkpoint {m.start}; rewriting the "
+                          "log from the checkpoint.", file=sys.stderr)
+                write_atomic(m.log, "".join(json.dumps(r) + "\n" for r in m.records))
+        elif logged:
+            raise ResumeError(f"log {str(m.log)!r} holds {len(logged)} epochs but there is no checkpoint "
+                              f"{str(ckpt)!r} to resume them from; move the log away or use a fresh --out.")
+        return m
+
+    def _finish_epoch(self, m: _Member, e: int, lrs, moms, tm: dict, em: dict, seconds: float, train_seconds: float,
+                      images_per_sec: float, compile_s, state_host, together: tuple[int, str] | None = None) -> dict:
+        """Epoch ``e`` of run ``m`` is trained and evaluated: update its plateau, record it, checkpoint it
+        and rewrite its log (checkpoint first: it is the source of truth)."""
+        R, B = self.steps_run, self.preset.batch_size
+        test_loss = float(em["loss"])
+        if m.plan.kind == "plateau":
+            m.pst = m.plan.schedule.update(m.pst, value=test_loss)
+        m.elapsed = (m.records[-1]["elapsed"] if m.records else 0.0) + seconds
+        rec = {"schedule": m.plan.label, "epoch": e + 1, "lr": float(lrs[0]), "lr_last": float(lrs[R - 1]),
+               "momentum": float(moms[0]), "train_loss": float(tm["loss"]) / R,
+               "train_acc": float(tm["correct"]) / (R * B), "test_loss": test_loss,
+               "test_acc": float(em["correct"]) / self.n_test, "seconds": seconds, "train_seconds": train_seconds,
+               "images_per_sec": images_per_sec, "elapsed": m.elapsed, "compile_seconds": compile_s,
+               "devices": int(self.mesh.devices.size), "backend": jax.default_backend(), "loop": self.loop,
+               "seed": m.seed}
+        if together is not None:
+            rec["runs_together"], rec["runs_as"] = together
+        m.records.append(rec)
+        if m.mgr is not None and m.log is not None:
+            _save_ckpt(m.mgr, (state_host, m.pst), dict(m.meta, epoch=e + 1, records=m.records))
+            if jax.process_index() == 0:
+                write_atomic(m.log, "".join(json.dumps(r) + "\n" for r in m.records))
+        return rec
+
+    def _bar(self, progress, total, initial, desc):
+        if not (progress and jax.process_index() == 0 and initial < total):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=total, initial=initial, desc=f"{desc[:40]:<17}", unit="ep", dynamic_ncols=True)
+
+    def _replicate(self, tree):
+        return jax.tree.map(lambda a: put(np.asarray(a), self.mesh, P()), tree)
+
     def train(self, plan: Plan, out: Path | None = None, progress: bool = True, epochs: int | None = None,
               until: int | None = None, seed: int | None = None):
         """Train under ``plan`` (with ``seed``, default the preset's: initialisation, shuffling and
@@ -603,89 +750,141 @@ class Run:
         resuming from the checkpoint when present. ``until`` stops after that many epochs (a later call
         resumes), so schedules can advance in turn. ``self.trained_epochs`` counts the epochs this call ran.
         Seed 0 writes ``<slug>.jsonl``, seed k > 0 ``<slug>-seed<k>.jsonl``."""
-        seed = self.preset.seed if seed is None else int(seed)
-        E = epochs or self.preset.epochs
-        if self.max_steps is not None:
-            E = min(E, -(-self.max_steps // self.steps_run))
-        stop = E if until is None else min(E, until)
-        S = self.steps_per_epoch
-        R = self.steps_run
-        main = jax.process_index() == 0
-        state = self.fresh_state(seed)
-        pst = plan.schedule.init() if plan.kind == "plateau" else None
-        records, start = [], 0
-        meta = {"preset": dataclasses.asdict(dataclasses.replace(self.preset, seed=seed)), "model": repr(self.model),
-                "label": plan.label, "schedule": repr(plan.schedule), "kind": plan.kind, "epochs": E,
-                "steps_per_epoch": S, "max_steps": self.max_steps}
-        log = mgr = None
+        m = self._open(plan, out, epochs, until, seed)
         self.trained_epochs = 0
-        if out is not None:
-            out = Path(out)
-            slug = plan.slug() + (f"-seed{seed}" if seed else "")
-            log, ckpt = out / f"{slug}.jsonl", out / "ckpt" / slug
-            logged = read_log(log)
-            if ckpt.is_dir() or main:
-                mgr = self._managers.get(ckpt) or self._managers.setdefault(ckpt, _manager(ckpt))
-            restored, saved = _load_ckpt(mgr, (state, pst), ckpt) if mgr is not None else (None, None)
-            if saved is not None:
-                mine = json.loads(json.dumps(meta))
-                if {k: saved.get(k) for k in mine} != mine:
-                    diff = sorted(k for k in mine if saved.get(k) != mine[k])
-                    raise ResumeError(f"checkpoint {str(ckpt)!r} was written for another run (differs in "
-                                      f"{', '.join(diff)}); use a fresh --out or delete the checkpoint.")
-                assert restored is not None
-                (state, pst) = restored
-                state = jax.tree.map(lambda a: put(np.asarray(a), self.mesh, P()), state)
-                start, records = int(saved["epoch"]), list(saved["records"])
-                if len(records) != start:
-                    raise ResumeError(f"checkpoint {str(ckpt)!r} holds {len(records)} records for {start} epochs.")
-                if main and logged != records:
-                    if len(logged) > start:
-                        print(f"note: {str(log)!r} had {len(logged)} epochs, its checkpoint {start}; rewriting the "
-                              "log from the checkpoint.", file=sys.stderr)
-                    write_atomic(log, "".join(json.dumps(r) + "\n" for r in records))
-            elif logged:
-                raise ResumeError(f"log {str(log)!r} holds {len(logged)} epochs but there is no checkpoint "
-                                  f"{str(ckpt)!r} to resume them from; move the log away or use a fresh --out.")
+        state = self._replicate(m.state)
         compile_s = self.compile(state)
-        elapsed = records[-1]["elapsed"] if records else 0.0
-        bar = None
-        if progress and main and start < stop:
-            from tqdm import tqdm
-
-            bar = tqdm(total=E, initial=start, desc=f"{plan.label[:40]:<17}", unit="ep", dynamic_ncols=True)
-        for e in range(start, stop):
-            lrs, moms = epoch_lrs(plan, e, S, pst, self.preset.momentum)
-            ins = self.epoch_inputs(e, lrs, moms, seed)
+        S = self.steps_per_epoch
+        bar = self._bar(progress, m.epochs, m.start, plan.label)
+        for e in range(m.start, m.stop):
+            lrs, moms = epoch_lrs(plan, e, S, m.pst, self.preset.momentum)
+            ins = self.epoch_inputs(e, lrs, moms, m.seed)
             t0 = time.perf_counter()
             state, tm = self.run_epoch(state, ins)
             tm = jax.device_get(tm)
             t1 = time.perf_counter()
             em = jax.device_get(self.evaluate(state, self.x_test, self.y_test, self.w_test))
             t2 = time.perf_counter()
-            test_loss = float(em["loss"])
-            if plan.kind == "plateau":
-                pst = plan.schedule.update(pst, value=test_loss)
-            elapsed += t2 - t0
-            rec = {"schedule": plan.label, "epoch": e + 1, "lr": float(lrs[0]), "lr_last": float(lrs[R - 1]),
-                   "momentum": float(moms[0]), "train_loss": float(tm["loss"]) / R,
-                   "train_acc": float(tm["correct"]) / (R * self.preset.batch_size), "test_loss": test_loss,
-                   "test_acc": float(em["correct"]) / self.n_test, "seconds": t2 - t0, "train_seconds": t1 - t0,
-                   "images_per_sec": R * self.preset.batch_size / (t1 - t0), "elapsed": elapsed,
-                   "compile_seconds": compile_s, "devices": int(self.mesh.devices.size),
-                   "backend": jax.default_backend(), "loop": self.loop, "seed": seed}
-            records.append(rec)
+            host = jax.device_get(state) if m.mgr is not None else None
+            rec = self._finish_epoch(m, e, lrs, moms, tm, em, t2 - t0, t1 - t0,
+                                     self.steps_run * self.preset.batch_size / (t1 - t0), compile_s, host)
             self.trained_epochs += 1
-            if mgr is not None and log is not None:
-                _save_ckpt(mgr, (state, pst), dict(meta, epoch=e + 1, records=records))
-                if main:
-                    write_atomic(log, "".join(json.dumps(r) + "\n" for r in records))
             if bar is not None:
                 bar.set_postfix(lr=f"{rec['lr']:.2e}", loss=f"{rec['train_loss']:.3f}", acc=f"{rec['test_acc']:.3f}")
                 bar.update(1)
         if bar is not None:
             bar.close()
-        return records
+        return m.records
+
+    def programs(self, runs_as: str, runs: int):
+        """``(train_epoch or train_step, evaluate, compile seconds)`` for ``runs`` runs at once, compiled
+        ahead of time on first use."""
+        key = (runs_as, runs)
+        if key not in self._programs:
+            t = time.perf_counter()
+            fns = make_epoch_fns(self.model, self.tx, self.mesh, runs_as)
+            states = self._replicate(stack([init_state(self.model, self.tx, 0)] * runs))
+            S = self.steps_per_epoch
+            ins = self.stacked_inputs(0, [(np.zeros(S, np.float32), np.zeros(S, np.float32))] * runs, [0] * runs)
+            if self.loop == "scan":
+                train_fn = fns[0].lower(states, self.x_train, self.y_train, *ins).compile()
+            else:
+                train_fn = fns[1].lower(states, self.x_train, self.y_train, *ins, self._k(0),
+                                        self._zero_sums(runs)).compile()
+            evaluate = fns[2].lower(states, self.x_test, self.y_test, self.w_test).compile()
+            self._programs[key] = (train_fn, evaluate, time.perf_counter() - t)
+        return self._programs[key]
+
+    def stacked_inputs(self, epoch, lrs_moms, seeds):
+        """The per-step inputs of R runs (each its own seed's shuffling and augmentation and its own LR and
+        momentum), the run axis second: ``idx`` (S, R, B), ``lrs`` (S, R)."""
+        k = self.steps_run
+        plans = [epoch_plan(seed, epoch, self.n_train, self.preset.batch_size) for seed in seeds]
+        idx, offs, flips = (np.stack([p[j][:k] for p in plans], axis=1) for j in range(3))
+        lrs = np.stack([lm[0][:k] for lm in lrs_moms], axis=1)
+        moms = np.stack([lm[1][:k] for lm in lrs_moms], axis=1)
+        spec = P(None, None, "data")
+        return (put(idx, self.mesh, spec), put(offs, self.mesh, spec), put(flips, self.mesh, spec),
+                put(lrs, self.mesh, P()), put(moms, self.mesh, P()))
+
+    def train_together(self, runs: list[tuple[Plan, int]], out: Path | None = None, progress: bool = True,
+                       runs_as: str = DEFAULT_RUNS_AS, until: int | None = None) -> list[list[dict]]:
+        """Train every ``(plan, seed)`` of ``runs`` in one compiled program (the state stacked along a
+        leading run axis, see :func:`make_epoch_fns`); returns each run's records. Each run keeps its own
+        LR and momentum per step, its own plateau decisions (on its own test loss, on the host, per epoch),
+        its own checkpoint and log, the same files :meth:`train` writes, so either method resumes the
+        other's. Runs left behind the others by a kill between two runs' checkpoints first catch up one
+        at a time. The records' ``seconds``/``elapsed`` are the run's share (1/R) of the program's time,
+        ``images_per_sec`` the whole program's (all runs' images per second)."""
+        if runs_as not in RUNS_AS:
+            raise ValueError(f"runs_as must be one of {', '.join(RUNS_AS)}, got runs_as={runs_as!r}.")
+        self.trained_epochs = 0
+        members = [self._open(plan, out, None, until, seed) for plan, seed in runs]
+        front = max(m.start for m in members)
+        caught_up = 0
+        for i, m in enumerate(members):  # behind the others after a kill between two runs' checkpoints
+            if m.start < front and len(members) > 1:
+                self.train(m.plan, out, progress, until=min(front, m.stop), seed=m.seed)
+                caught_up += self.trained_epochs
+                members[i] = self._open(m.plan, out, None, until, m.seed)
+        if len(members) == 1:
+            return [self.train(members[0].plan, out, progress, until=until, seed=members[0].seed)]
+        R = len(members)
+        self.trained_epochs = caught_up
+        if all(m.start >= m.stop for m in members):
+            return [m.records for m in members]
+        train_fn, evaluate, compile_s = self.programs(runs_as, R)
+        state = self._replicate(stack([m.state for m in members]))
+        S, B = self.steps_per_epoch, self.preset.batch_size
+        start, stop = members[0].start, members[0].stop
+        bar = self._bar(progress, members[0].epochs, start, f"{R} runs ({runs_as})")
+        for e in range(start, stop):
+            lm = [epoch_lrs(m.plan, e, S, m.pst, self.preset.momentum) for m in members]
+            ins = self.stacked_inputs(e, lm, [m.seed for m in members])
+            t0 = time.perf_counter()
+            if self.loop == "scan":
+                state, tm = train_fn(state, self.x_train, self.y_train, *ins)
+            else:
+                sums = self._zero_sums(R)
+                for k in range(self.steps_run):
+                    state, sums = train_fn(state, self.x_train, self.y_train, *ins, self._k(k), sums)
+                tm = sums
+            tm = jax.device_get(tm)
+            t1 = time.perf_counter()
+            em = jax.device_get(evaluate(state, self.x_test, self.y_test, self.w_test))
+            t2 = time.perf_counter()
+            host = jax.device_get(state) if out is not None else None
+            for r, m in enumerate(members):
+                self._finish_epoch(m, e, lm[r][0], lm[r][1], unstack(tm, r), unstack(em, r), (t2 - t0) / R,
+                                   (t1 - t0) / R, R * self.steps_run * B / (t1 - t0), compile_s,
+                                   unstack(host, r) if host is not None else None, together=(R, runs_as))
+            self.trained_epochs += R
+            if bar is not None:
+                accs = [m.records[-1]["test_acc"] for m in members]
+                bar.set_postfix(acc=f"{min(accs):.3f}-{max(accs):.3f}")
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        return [m.records for m in members]
+
+
+@dataclasses.dataclass
+class _Member:
+    """One run (plan, seed) in training: its state (host arrays until put on the devices), plateau state,
+    records so far and where they go."""
+
+    plan: Plan
+    seed: int
+    epochs: int
+    stop: int
+    state: Any
+    pst: Any
+    meta: dict
+    records: list = dataclasses.field(default_factory=list)
+    start: int = 0
+    elapsed: float = 0.0
+    log: Path | None = None
+    mgr: Any = None
 
 
 def preset_steps_per_epoch(preset: Preset) -> int:
