@@ -75,7 +75,8 @@ PRESETS = {
     "cpu": Preset("cpu", "small", epochs=10, train_per_class=1000, test_per_class=300),
     # the article's setup: ResNet-18, 100 epochs, the whole training and test sets; for a GPU or TPU.
     "full": Preset("full", "resnet18", epochs=100),
-    # one datacenter GPU, bfloat16: ResNet-18 on all 50,000/10,000 images, all six schedules, 15 epochs each.
+    # one datacenter GPU, bfloat16: ResNet-18 on all 50,000/10,000 images, all six schedules in one program
+    # (the runs unrolled, see DEFAULT_RUNS_AS), 15 epochs each.
     # Sized by estimate, NOT measured (no GPU was available): at ~12,000 training images/s for ResNet-18 in
     # bfloat16 at batch 128, 6 x 15 x 50,000 images take ~6.3 min plus evaluation and one compile.
     # Dry-run it anywhere with --max-steps 2.
