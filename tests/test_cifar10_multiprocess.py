@@ -81,3 +81,59 @@ def test_two_processes_train_like_one(tmp_path):
 def test_multiprocess_flags_are_checked(kw, match):
     with pytest.raises(CliError, match=match):
         init_distributed(argparse.Namespace(distributed=False, **kw), None)
+
+
+CLI_SCRIPT = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {repo!r}); sys.path.insert(0, {tests!r})
+    from test_cifar10 import fake_arrays
+    from benchmarks.cifar10 import train
+    from benchmarks.cifar10.__main__ import main
+    train.load_cifar10 = lambda path=None, **kw: fake_arrays()
+    train.describe = lambda preset, data=None: "fake"
+    raise SystemExit(main(sys.argv[1:]))
+""")
+
+
+def test_two_processes_run_the_command_with_checkpoints(tmp_path):
+    """The whole command on 2 processes with --out: orbax checkpoints written and restored by both, the
+    logs by process 0; the records equal 1 process's with the same 4 devices, and a rerun on 2 processes
+    resumes (nothing left to train)."""
+    script = CLI_SCRIPT.format(repo=str(REPO), tests=str(Path(__file__).parent))
+    args = ["--preset", "smoke", "--epochs", "2", "--schedules", "StepLR", "ReduceLROnPlateau", "--loop", "host",
+            "--no-progress"]
+
+    def two(out):
+        coord = f"127.0.0.1:{_free_port()}"
+        env = dict(os.environ, JAX_PLATFORMS="cpu", JAXSCHED_CACHE=str(tmp_path / "cache"),
+                   XLA_FLAGS="--xla_force_host_platform_device_count=2")
+        procs = [subprocess.Popen([sys.executable, "-c", script, *args, "--out", str(out), "--num-processes", "2",
+                                   "--process-id", str(i), "--coordinator", coord], env=env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
+        outs = [p.communicate(timeout=900) for p in procs]
+        for p, (_, err) in zip(procs, outs, strict=True):
+            assert p.returncode == 0, err[-3000:]
+        return outs[0][1]
+
+    def records(out):
+        return {slug: [json.loads(x) for x in (out / f"{slug}.jsonl").read_text().splitlines()]
+                for slug in ("StepLR", "ReduceLROnPlateau")}
+
+    out2 = tmp_path / "two"
+    two(out2)
+    assert json.loads((out2 / "run.json").read_text())["processes"] == 2
+    got = records(out2)
+    assert "already finished" in two(out2)  # both processes restore the checkpoints: nothing trained again
+    assert records(out2) == got
+    env1 = dict(os.environ, JAX_PLATFORMS="cpu", JAXSCHED_CACHE=str(tmp_path / "cache"),
+                XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    out1 = tmp_path / "one"
+    res = subprocess.run([sys.executable, "-c", script, *args, "--out", str(out1)], env=env1, capture_output=True,
+                         text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    want = records(out1)
+    for slug in want:
+        assert [r["epoch"] for r in got[slug]] == [1, 2] and [r["lr"] for r in got[slug]] == [r["lr"] for r in
+                                                                                            want[slug]]
+        np.testing.assert_allclose([r["train_loss"] for r in got[slug]], [r["train_loss"] for r in want[slug]],
+                                   rtol=2e-2)

@@ -684,9 +684,10 @@ class Run:
         slug = plan.slug() + (f"-seed{seed}" if seed else "")
         m.log, ckpt = out / f"{slug}.jsonl", out / "ckpt" / slug
         logged = read_log(m.log)
-        if ckpt.is_dir() or main:
-            m.mgr = self._managers.get(ckpt) or self._managers.setdefault(ckpt, _manager(ckpt))
-        restored, saved = _load_ckpt(m.mgr, (m.state, m.pst), ckpt) if m.mgr is not None else (None, None)
+        # every process takes part in orbax's saves and restores (its multi-process barriers); the state is
+        # replicated, so the files are the same whichever process writes them
+        m.mgr = self._managers.get(ckpt) or self._managers.setdefault(ckpt, _manager(ckpt))
+        restored, saved = _load_ckpt(m.mgr, (m.state, m.pst), ckpt)
         if saved is not None:
             mine = json.loads(json.dumps(m.meta))
             if {k: saved.get(k) for k in mine} != mine:
