@@ -210,7 +210,7 @@ def test_gpu_preset_dry_runs_two_steps_on_eight_devices(tmp_path):
 def test_runs_in_one_program_on_eight_devices_equal_one_device(tmp_path):
     """Several runs in one program, data-parallel over 8 forced CPU devices (the batch sharded, the run
     axis not): the same records as on one device, to the 8-device test's tolerance. (The gpu preset's
-    six ResNet-18 runs in one program take too long to compile on a 2-core CPU for a test.)"""
+    ResNet-18 runs in one program take too long to compile on a 2-core CPU for a test.)"""
     script = KILL_SCRIPT.format(repo=str(REPO), tests=str(Path(__file__).parent))
     got = {}
     for n in (1, 8):
