@@ -293,7 +293,7 @@ def _pickle_source(p: Path, kind: str):
     return x_tr, y_tr, parts["test_batch"][0], parts["test_batch"][1]
 
 
-def _first_per_class(y: np.ndarray, n: int | None) -> np.ndarray:
+def first_per_class(y: np.ndarray, n: int | None) -> np.ndarray:
     """Indices of the first ``n`` images of every class, in their order (all when ``n`` is None)."""
     if n is None:
         return np.arange(len(y))
@@ -334,7 +334,7 @@ def _jpeg_source(p: Path, kind: str, use=(None, None), per_class=PER_CLASS):
     check_counts((None, labels["train"], None, labels["test"]), per_class, repr(str(p)))
     out = []
     for split, n in zip(("train", "test"), use, strict=True):
-        keep = _first_per_class(labels[split], n)
+        keep = first_per_class(labels[split], n)
         out.append(np.stack([_decode(entries[split][i][2], entries[split][i][3]) for i in keep]))
         out.append(labels[split][keep])
     return tuple(out)
@@ -361,9 +361,10 @@ def load_cifar10(path=None, *, cache: bool = True, per_class: tuple[int, int] = 
     for name, n, full in zip(("train", "test"), use, per_class, strict=True):
         if n is not None and not 1 <= n <= full:
             raise ValueError(f"use: the {name} images per class must be between 1 and {full} or None, got {n!r}.")
-    use = tuple(None if n == full else n for n, full in zip(use, per_class, strict=True))
+    # a count equal to the whole class is the whole set (one cache file for both spellings)
+    use = (None if use[0] == per_class[0] else use[0], None if use[1] == per_class[1] else use[1])
     part = "" if use == (None, None) else "-first" + "x".join("all" if n is None else str(n) for n in use)
-    want = tuple(full if n is None else n for n, full in zip(use, per_class, strict=True))
+    want = (per_class[0] if use[0] is None else use[0], per_class[1] if use[1] is None else use[1])
     key = content_key(src, kind)[:24]
     cached = cache_dir() / f"cifar10-{kind.split('-')[0]}-{key}{part}.npz"
     if cache and cached.is_file():
@@ -377,7 +378,7 @@ def load_cifar10(path=None, *, cache: bool = True, per_class: tuple[int, int] = 
     if kind.startswith("pickle"):
         arrays = _pickle_source(src, kind)
         check_counts(arrays, per_class, repr(str(src)))
-        keep = [_first_per_class(arrays[1], use[0]), _first_per_class(arrays[3], use[1])]
+        keep = [first_per_class(arrays[1], use[0]), first_per_class(arrays[3], use[1])]
         arrays = (arrays[0][keep[0]], arrays[1][keep[0]], arrays[2][keep[1]], arrays[3][keep[1]])
     else:
         arrays = _jpeg_source(src, kind, use, per_class)

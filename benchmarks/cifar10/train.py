@@ -38,7 +38,7 @@ from jax.sharding import PartitionSpec as P
 import jaxsched
 
 from . import models
-from .data import load_cifar10, source_description
+from .data import first_per_class, load_cifar10, source_description
 
 MEAN = np.array([0.4914, 0.4822, 0.4465], np.float32) * 255
 STD = np.array([0.2470, 0.2435, 0.2616], np.float32) * 255
@@ -288,10 +288,10 @@ def put(x: np.ndarray, mesh: Mesh, spec: P):
 
 
 def subset(x, y, per_class):
+    """The first ``per_class`` images of every class, in their order (all when None)."""
     if per_class is None:
         return x, y
-    keep = np.concatenate([np.flatnonzero(y == c)[:per_class] for c in range(10)])
-    keep.sort()
+    keep = first_per_class(y, per_class)
     return x[keep], y[keep]
 
 
@@ -507,6 +507,11 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def write_log(log: Path, records: list[dict]) -> None:
+    """Rewrite a run's JSONL log whole from its records (atomically)."""
+    write_atomic(log, "".join(json.dumps(r) + "\n" for r in records))
+
+
 def clean_temporaries(out: Path) -> None:
     """Remove the temporary files a killed run left (``*.tmp<pid>`` of :func:`write_atomic`)."""
     for f in list(out.glob("*.tmp[0-9]*")):
@@ -703,7 +708,7 @@ class Run:
                 if len(logged) > m.start:
                     print(f"note: {str(m.log)!r} had {len(logged)} epochs, its checkpoint {m.start}; rewriting the "
                           "log from the checkpoint.", file=sys.stderr)
-                write_atomic(m.log, "".join(json.dumps(r) + "\n" for r in m.records))
+                write_log(m.log, m.records)
         elif logged:
             raise ResumeError(f"log {str(m.log)!r} holds {len(logged)} epochs but there is no checkpoint "
                               f"{str(ckpt)!r} to resume them from; move the log away or use a fresh --out.")
@@ -717,12 +722,12 @@ class Run:
         test_loss = float(em["loss"])
         if m.plan.kind == "plateau":
             m.pst = m.plan.schedule.update(m.pst, value=test_loss)
-        m.elapsed = (m.records[-1]["elapsed"] if m.records else 0.0) + seconds
+        elapsed = (m.records[-1]["elapsed"] if m.records else 0.0) + seconds
         rec = {"schedule": m.plan.label, "epoch": e + 1, "lr": float(lrs[0]), "lr_last": float(lrs[R - 1]),
                "momentum": float(moms[0]), "train_loss": float(tm["loss"]) / R,
                "train_acc": float(tm["correct"]) / (R * B), "test_loss": test_loss,
                "test_acc": float(em["correct"]) / self.n_test, "seconds": seconds, "train_seconds": train_seconds,
-               "images_per_sec": images_per_sec, "elapsed": m.elapsed, "compile_seconds": compile_s,
+               "images_per_sec": images_per_sec, "elapsed": elapsed, "compile_seconds": compile_s,
                "devices": int(self.mesh.devices.size), "backend": jax.default_backend(), "loop": self.loop,
                "seed": m.seed}
         if together is not None:
@@ -731,7 +736,7 @@ class Run:
         if m.mgr is not None and m.log is not None:
             _save_ckpt(m.mgr, (state_host, m.pst), dict(m.meta, epoch=e + 1, records=m.records))
             if jax.process_index() == 0:
-                write_atomic(m.log, "".join(json.dumps(r) + "\n" for r in m.records))
+                write_log(m.log, m.records)
         return rec
 
     def _bar(self, progress, total, initial, desc):
@@ -778,14 +783,14 @@ class Run:
             bar.close()
         return m.records
 
-    def programs(self, runs_as: str, runs: int):
-        """``(train_epoch or train_step, evaluate, compile seconds)`` for ``runs`` runs at once, compiled
-        ahead of time on first use."""
+    def programs(self, runs_as: str, states):
+        """``(train_epoch or train_step, evaluate, compile seconds)`` for the stacked ``states`` (R runs at
+        once), compiled ahead of time on first use for that formulation and R."""
+        runs = jax.tree.leaves(states)[0].shape[0]
         key = (runs_as, runs)
         if key not in self._programs:
             t = time.perf_counter()
             fns = make_epoch_fns(self.model, self.tx, self.mesh, runs_as)
-            states = self._replicate(stack([init_state(self.model, self.tx, 0)] * runs))
             S = self.steps_per_epoch
             ins = self.stacked_inputs(0, [(np.zeros(S, np.float32), np.zeros(S, np.float32))] * runs, [0] * runs)
             if self.loop == "scan":
@@ -820,23 +825,22 @@ class Run:
         ``images_per_sec`` the whole program's (all runs' images per second)."""
         if runs_as not in RUNS_AS:
             raise ValueError(f"runs_as must be one of {', '.join(RUNS_AS)}, got runs_as={runs_as!r}.")
-        self.trained_epochs = 0
+        if len(runs) == 1:
+            return [self.train(runs[0][0], out, progress, until=until, seed=runs[0][1])]
         members = [self._open(plan, out, None, until, seed) for plan, seed in runs]
         front = max(m.start for m in members)
         caught_up = 0
         for i, m in enumerate(members):  # behind the others after a kill between two runs' checkpoints
-            if m.start < front and len(members) > 1:
+            if m.start < front:
                 self.train(m.plan, out, progress, until=min(front, m.stop), seed=m.seed)
                 caught_up += self.trained_epochs
                 members[i] = self._open(m.plan, out, None, until, m.seed)
-        if len(members) == 1:
-            return [self.train(members[0].plan, out, progress, until=until, seed=members[0].seed)]
         R = len(members)
         self.trained_epochs = caught_up
         if all(m.start >= m.stop for m in members):
             return [m.records for m in members]
-        train_fn, evaluate, compile_s = self.programs(runs_as, R)
         state = self._replicate(stack([m.state for m in members]))
+        train_fn, evaluate, compile_s = self.programs(runs_as, state)
         S, B = self.steps_per_epoch, self.preset.batch_size
         start, stop = members[0].start, members[0].stop
         bar = self._bar(progress, members[0].epochs, start, f"{R} runs ({runs_as})")
@@ -884,7 +888,6 @@ class _Member:
     meta: dict
     records: list = dataclasses.field(default_factory=list)
     start: int = 0
-    elapsed: float = 0.0
     log: Path | None = None
     mgr: Any = None
 
