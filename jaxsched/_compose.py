@@ -108,13 +108,6 @@ class SequentialLR(_Composite, mirrors="torch.optim.lr_scheduler.SequentialLR"):
     schedulers: Sequence[Schedule] = leaf()
     milestones: Sequence[int] = static()
 
-    @classmethod
-    def _from_counterpart(cls, obj, base):
-        """From torch's SequentialLR (``from_torch``): each member converted on the same initial LRs."""
-        from ._torch import convert
-
-        return cls([convert(s, base) for s in obj._schedulers], milestones=list(obj._milestones))
-
     def _validate(self):
         members = _check_members("SequentialLR", self.schedulers)
         ms = self.milestones
@@ -200,13 +193,6 @@ class ChainedScheduler(_Composite, mirrors="torch.optim.lr_scheduler.ChainedSche
     """
 
     schedulers: Sequence[Schedule] = leaf()
-
-    @classmethod
-    def _from_counterpart(cls, obj, base):
-        """From torch's ChainedScheduler (``from_torch``): each member converted on the same initial LRs."""
-        from ._torch import convert
-
-        return cls([convert(s, base) for s in obj._schedulers])
 
     def _validate(self):
         self._set("schedulers", _check_members("ChainedScheduler", self.schedulers))

@@ -90,13 +90,6 @@ class CyclicLR(Schedule, mirrors="torch.optim.lr_scheduler.CyclicLR"):
 
     _positional = None
 
-    @classmethod
-    def _from_counterpart(cls, obj, base):
-        """From torch's CyclicLR (``from_torch``): its arguments are kept under other names."""
-        from ._torch import cyclic_from
-
-        return cyclic_from(cls, obj)
-
     def _validate(self):
         c = "CyclicLR"
         self._set("step_size_up", _check_size(c, "step_size_up", self.step_size_up, allow_zero=False))
@@ -224,13 +217,6 @@ class OneCycleLR(Schedule, mirrors="torch.optim.lr_scheduler.OneCycleLR"):
     three_phase: bool = static(default=False, check=checks.boolean)
 
     _positional = None
-
-    @classmethod
-    def _from_counterpart(cls, obj, base):
-        """From torch's OneCycleLR (``from_torch``): ``pct_start`` recovered from torch's phase ends."""
-        from ._torch import onecycle_from
-
-        return onecycle_from(cls, obj)
 
     def _validate(self):
         c = "OneCycleLR"
@@ -378,18 +364,6 @@ class CosineAnnealingWarmRestarts(Schedule, mirrors="torch.optim.lr_scheduler.Co
     T_0: int = static()
     T_mult: int = static(default=1)
     eta_min: float = leaf(default=0.0)
-
-    @classmethod
-    def _from_counterpart(cls, obj, base):
-        """From torch's CosineAnnealingWarmRestarts (``from_torch``), stepped with integer epochs only."""
-        t_cur = obj.T_cur
-        if float(t_cur) != int(t_cur) or obj.last_epoch < 0:
-            raise ValueError(
-                f"from_torch: this CosineAnnealingWarmRestarts was stepped with a fractional epoch "
-                f"(T_cur={t_cur!r}); a schedule of the step cannot continue it. For torch's "
-                f"step(epoch + i / iters) idiom use jaxsched.PerEpoch(schedule, iters, fractional=True)."
-            )
-        return cls(base, T_0=obj.T_0, T_mult=obj.T_mult, eta_min=obj.eta_min)
 
     def _validate(self):
         c = "CosineAnnealingWarmRestarts"

@@ -102,13 +102,6 @@ class ReduceLROnPlateau(StatefulSchedule, mirrors="torch.optim.lr_scheduler.Redu
 
     _positional = "lr"
 
-    @classmethod
-    def _from_counterpart(cls, obj, base):
-        """From torch's ReduceLROnPlateau (``from_torch``): ``(plateau, state)``, continuing where torch is."""
-        from ._torch import plateau_from
-
-        return plateau_from(cls, obj)
-
     def _validate(self):
         c = "ReduceLROnPlateau"
         factor = self.factor

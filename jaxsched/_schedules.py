@@ -61,13 +61,6 @@ class LambdaLR(Schedule, mirrors="torch.optim.lr_scheduler.LambdaLR"):
     lr: LR = leaf(check=checks.lr)
     lr_lambda: Any = static()
 
-    @classmethod
-    def _from_counterpart(cls, obj, base):
-        """From torch's LambdaLR (``from_torch``): its ``lr_lambdas``, one per group or one shared."""
-        from ._torch import one_or_tuple, with_callables
-
-        return with_callables(cls, "lr_lambda", dict(lr=base, lr_lambda=one_or_tuple(obj.lr_lambdas)))
-
     def _validate(self):
         groups = self.num_groups
         if isinstance(self.lr_lambda, (list, tuple)) and groups is None:
@@ -101,13 +94,6 @@ class MultiplicativeLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler
     lr_lambda: Any = static()
 
     _uses_prev = True
-
-    @classmethod
-    def _from_counterpart(cls, obj, base):
-        """From torch's MultiplicativeLR (``from_torch``): its ``lr_lambdas``, one per group or one shared."""
-        from ._torch import one_or_tuple, with_callables
-
-        return with_callables(cls, "lr_lambda", dict(lr=base, lr_lambda=one_or_tuple(obj.lr_lambdas)))
 
     def _validate(self):
         groups = self.num_groups
@@ -236,11 +222,6 @@ class MultiStepLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler.Mult
     lr: LR = leaf(check=checks.lr)
     milestones: Sequence[int] = static()
     gamma: float = leaf(default=0.1, check=checks.real)
-
-    @classmethod
-    def _from_counterpart(cls, obj, base):
-        """From torch's MultiStepLR (``from_torch``), whose ``milestones`` is a Counter."""
-        return cls(base, milestones=sorted(obj.milestones.elements()), gamma=obj.gamma)
 
     def _validate(self):
         ms = self.milestones

@@ -40,25 +40,6 @@ class SWALR(Schedule, mirrors="torch.optim.swa_utils.SWALR"):
 
     _uses_prev = True
 
-    @classmethod
-    def _from_counterpart(cls, obj, base):
-        """From torch's SWALR (``from_torch``): ``swa_lr`` is in the parameter groups."""
-        from ._torch import swalr_from
-
-        return swalr_from(cls, obj, base)
-
-    @classmethod
-    def _counterpart_base(cls, obj):
-        """The LR torch's SWALR started annealing from (not ``initial_lr``), recovered from the LR held now."""
-        from ._torch import swalr_base
-
-        return swalr_base(obj)
-
-    @classmethod
-    def _counterpart_steps(cls, obj) -> int:
-        """torch's SWALR counts ``_step_count - 1``, not ``last_epoch``."""
-        return obj._step_count - 1
-
     def _validate(self):
         c = "SWALR"
         check_lengths(c, lr=self.lr, swa_lr=self.swa_lr)

@@ -1,20 +1,20 @@
 """``from_torch``: a live torch LR scheduler as the jaxsched schedule that continues where it stands.
 
-Driven by the catalogue: each jaxsched class names the torch class it mirrors
-(``mirrors="torch.optim.lr_scheduler.StepLR"``), and ``from_torch`` converts exactly those classes. A torch
-subclass that overrides how the LR is computed (``get_lr``, ``_get_closed_form_lr``, ``step``) is refused: its
-LRs are not the built-in's. A class reads its arguments back from the torch object with the classmethod
-``_from_counterpart(obj, base)``; without one, its constructor fields are read from the same-named attributes
-(``StepLR.step_size`` from ``sched.step_size``) and ``lr`` is ``base``, the optimizer's initial LRs. A class
-whose step count is not torch's ``last_epoch`` says so with ``_counterpart_steps(obj)``, and one that did not
-start from the optimizer's ``initial_lr`` with ``_counterpart_base(obj)``. The helpers below are what the
-classes' hooks share.
+The converter layer, above the catalogue: the catalogue classes know nothing of it. Each jaxsched class names
+the torch class it mirrors (``mirrors="torch.optim.lr_scheduler.StepLR"``), and ``from_torch`` converts exactly
+those classes. A torch subclass that overrides how the LR is computed (``get_lr``, ``_get_closed_form_lr``,
+``step``) is refused: its LRs are not the built-in's. By default a class's constructor fields are read from the
+torch object's attributes (the same-named one, or the one the class declares in ``_counterpart_attrs``) and
+``lr`` is ``base``, the optimizer's initial LRs. The conversions that need code are here, keyed by class:
+:data:`READERS` (the arguments), :data:`BASES` (a class that did not start from the optimizer's ``initial_lr``)
+and :data:`STEPS` (a class whose step count is not torch's ``last_epoch``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 import jax.numpy as jnp
@@ -22,7 +22,12 @@ import numpy as np
 
 from ._adapters import Offset, Running, RunningState
 from ._base import StatefulSchedule
+from ._compose import ChainedScheduler, SequentialLR
+from ._cyclic import CosineAnnealingWarmRestarts, CyclicLR, OneCycleLR
 from ._numerics import float_dtype, int_dtype
+from ._plateau import PlateauState, ReduceLROnPlateau
+from ._schedules import LambdaLR, MultiplicativeLR, MultiStepLR
+from ._swa import SWALR
 from ._value import CATALOGUE, Value
 
 #: The methods whose override makes a torch subclass compute other LRs than the class it extends.
@@ -92,36 +97,42 @@ def counterpart_of(sched) -> type[Value]:
                     f"jaxsched mirrors: {known}.")
 
 
-def read_attributes(cls: type[Value], sched, base) -> Value:
-    """The default conversion: every constructor field read from the same-named attribute; ``lr`` is ``base``."""
-    kwargs = {}
+def read_fields(cls: type[Value], obj, fixed: dict, who: str = "from_torch") -> Value:
+    """``cls`` built from ``obj``: the fields in ``fixed`` as given, every other constructor field read from the
+    attribute the class declares in ``_counterpart_attrs`` (a dotted path), by default the same-named one."""
+    kwargs = dict(fixed)
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if not f.init:
+        if not f.init or f.name in kwargs:
             continue
-        if f.name == "lr":
-            kwargs["lr"] = base
-        elif hasattr(sched, f.name):
-            kwargs[f.name] = getattr(sched, f.name)
-        else:
-            raise TypeError(
-                f"from_torch: torch's {type(sched).__name__} has no attribute {f.name!r} to read "
-                f"{cls.__name__}.{f.name} from; {cls.__name__} needs a _from_counterpart hook."
-            )
+        path = cls._counterpart_attrs.get(f.name, f.name)
+        value: Any = obj
+        for part in path.split("."):
+            if not hasattr(value, part):
+                raise TypeError(
+                    f"{who}: {type(obj).__name__} has no attribute {path!r} to read {cls.__name__}.{f.name} from; "
+                    f"declare where it is in {cls.__name__}._counterpart_attrs or give the class a reader."
+                )
+            value = getattr(value, part)
+        kwargs[f.name] = value
     return cls(**kwargs)
+
+
+def read_attributes(cls: type[Value], sched, base) -> Value:
+    """The default conversion: ``lr`` is ``base``, every other field read from its attribute."""
+    return read_fields(cls, sched, {"lr": base})
 
 
 def convert(sched, base) -> Any:
     """The jaxsched value for torch scheduler ``sched`` whose initial LRs are ``base`` (its index 0 view): a
     Schedule, or ``(schedule, state)`` for a StatefulSchedule."""
     cls = counterpart_of(sched)
-    hook = getattr(cls, "_from_counterpart", None)
-    return hook(sched, base) if hook is not None else read_attributes(cls, sched, base)
+    return READERS.get(cls, read_attributes)(cls, sched, base)
 
 
 def base_lrs(sched):
     """The LRs ``sched`` started from: the optimizer's initial LRs (a composite's: its first member's), unless
-    the class says otherwise with ``_counterpart_base(obj)``."""
-    hook = getattr(counterpart_of(sched), "_counterpart_base", None)
+    :data:`BASES` says otherwise."""
+    hook = BASES.get(counterpart_of(sched))
     if hook is not None:
         return hook(sched)
     members = getattr(sched, "_schedulers", None)
@@ -131,8 +142,8 @@ def base_lrs(sched):
 
 
 def steps_taken(sched) -> int:
-    """How many ``step()`` calls ``sched`` has taken (torch's ``last_epoch`` unless the class says otherwise)."""
-    hook = getattr(counterpart_of(sched), "_counterpart_steps", None)
+    """How many ``step()`` calls ``sched`` has taken (torch's ``last_epoch`` unless :data:`STEPS` says otherwise)."""
+    hook = STEPS.get(counterpart_of(sched))
     if hook is not None:
         return int(hook(sched))
     if not hasattr(sched, "last_epoch"):  # ChainedScheduler: its members count
@@ -141,7 +152,41 @@ def steps_taken(sched) -> int:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# the conversions the classes' _from_counterpart hooks share (torch keeps these arguments under other names)
+# the conversions that need code (torch keeps these arguments under other names or in other forms), keyed by
+# the jaxsched class in READERS / BASES / STEPS below; every other class is read by read_attributes
+
+
+def lambdas_from(cls, sched, base):
+    """LambdaLR, MultiplicativeLR: torch's ``lr_lambdas``, one per group or one shared."""
+    return with_callables(cls, "lr_lambda", dict(lr=base, lr_lambda=one_or_tuple(sched.lr_lambdas)))
+
+
+def multistep_from(cls, sched, base):
+    """MultiStepLR: torch keeps ``milestones`` as a Counter (a repeated milestone decays twice)."""
+    return cls(base, milestones=sorted(sched.milestones.elements()), gamma=sched.gamma)
+
+
+def warm_restarts_from(cls, sched, base):
+    """CosineAnnealingWarmRestarts, stepped with integer epochs only."""
+    t_cur = sched.T_cur
+    if float(t_cur) != int(t_cur) or sched.last_epoch < 0:
+        raise ValueError(
+            f"from_torch: this CosineAnnealingWarmRestarts was stepped with a fractional epoch "
+            f"(T_cur={t_cur!r}); a schedule of the step cannot continue it. For torch's "
+            f"step(epoch + i / iters) idiom use jaxsched.PerEpoch(schedule, iters, fractional=True)."
+        )
+    return read_attributes(cls, sched, base)
+
+
+def sequential_from(cls, sched, base):
+    """SequentialLR: each member converted on the same initial LRs."""
+    return cls([convert(s, base) for s in sched._schedulers], milestones=list(sched._milestones))
+
+
+def chained_from(cls, sched, base):
+    """ChainedScheduler: each member converted on the same initial LRs."""
+    return cls([convert(s, base) for s in sched._schedulers])
+
 
 
 def _int_if_whole(x):
@@ -205,8 +250,6 @@ def swalr_from(cls, sched, base):
 
 def plateau_from(cls, sched):
     """ReduceLROnPlateau: the schedule on the LRs held now, and the state torch is in (``(plateau, state)``)."""
-    from ._plateau import PlateauState
-
     lrs = group_values(sched, "lr")
     min_lr = per_group(sched.min_lrs) if sched.default_min_lr is None else sched.default_min_lr
     p = cls(lrs, mode=sched.mode, factor=sched.factor, patience=sched.patience, threshold=sched.threshold,
@@ -216,6 +259,25 @@ def plateau_from(cls, sched):
                          jnp.asarray(sched.cooldown_counter, itype), jnp.asarray(sched.last_epoch, itype),
                          jnp.asarray(lrs, dtype))
     return p, state
+
+
+#: The classes whose arguments need code to read back: ``reader(cls, sched, base)``.
+READERS: dict[type, Callable[[Any, Any, Any], Any]] = {
+    LambdaLR: lambdas_from,
+    MultiplicativeLR: lambdas_from,
+    MultiStepLR: multistep_from,
+    CosineAnnealingWarmRestarts: warm_restarts_from,
+    CyclicLR: lambda cls, sched, base: cyclic_from(cls, sched),
+    OneCycleLR: lambda cls, sched, base: onecycle_from(cls, sched),
+    SWALR: swalr_from,
+    ReduceLROnPlateau: lambda cls, sched, base: plateau_from(cls, sched),
+    SequentialLR: sequential_from,
+    ChainedScheduler: chained_from,
+}
+#: The classes that did not start from the optimizer's ``initial_lr``: the LRs they started from.
+BASES: dict[type, Callable[[Any], Any]] = {SWALR: swalr_base}
+#: The classes whose step count is not torch's ``last_epoch`` (torch's SWALR counts ``_step_count - 1``).
+STEPS: dict[type, Callable[[Any], int]] = {SWALR: lambda sched: sched._step_count - 1}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -264,7 +326,7 @@ def from_torch(scheduler, *, running: bool = False):
             f"optimizer={scheduler.optimizer!r} for {type(scheduler).__name__}."
         )
     cls = counterpart_of(scheduler)
-    if issubclass(cls, StatefulSchedule):  # the plateau: its hook gives the schedule and the state it is in
+    if issubclass(cls, StatefulSchedule):  # the plateau: its reader gives the schedule and the state it is in
         return convert(scheduler, None)
     added = [i for i, g in enumerate(scheduler.optimizer.param_groups) if "initial_lr" not in g]
     if added:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, dataclass_transform
 
 import jax
@@ -62,8 +62,8 @@ class Value:
       name: the registry name (default: the class name; catalogue modules use ``"keras.CosineDecay"``-style
         names so that frameworks cannot collide).
       mirrors: the dotted path of the other framework's object this class reproduces
-        (``"torch.optim.lr_scheduler.StepLR"``); it enters :data:`CATALOGUE`, which ``from_torch``, the parity
-        runner, the test strategies and the benchmarks read.
+        (``"torch.optim.lr_scheduler.StepLR"``); it enters :data:`CATALOGUE`, which ``from_torch``/``from_keras``/
+        ``from_timm``, the parity runner, the test strategies and the benchmarks read.
     """
 
     #: The field shown positionally in the repr (torch's optimizer slot), if any.
@@ -73,6 +73,10 @@ class Value:
     _static_names: ClassVar[tuple[str, ...]] = ()
     _name: ClassVar[str] = ""
     _mirrors: ClassVar[str | None] = None
+    #: Where the mirrored object keeps a field under another name: ``{field: attribute}`` (a dotted path for a
+    #: nested attribute). The converters (``from_torch``, ``from_timm``) read every other field from the
+    #: same-named attribute.
+    _counterpart_attrs: ClassVar[Mapping[str, str]] = {}
 
     def __init_subclass__(cls, *, name: str | None = None, mirrors: str | None = None, **kw: Any) -> None:
         super().__init_subclass__(**kw)

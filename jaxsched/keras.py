@@ -28,7 +28,7 @@ or a division by zero in Keras); ``t_mul`` is >= 1 (below 1 the cycles shrink to
 returns NaN). ``CosineDecayRestarts`` places each step in its cycle exactly, where Keras' float64
 ``floor(log(...) / log(t_mul))`` can fall one cycle short exactly at a restart (``t_mul=3``, step
 ``121 * first_decay_steps``: Keras gives ``alpha``, the bottom of the previous cycle; jaxsched the top of the new
-one); see :mod:`jaxsched._frameworks`.
+one); see :mod:`jaxsched._cycles`.
 
 :func:`as_keras` goes the other way: any jaxsched schedule as a ``keras.optimizers.schedules.LearningRateSchedule``
 (``keras.optimizers.SGD(learning_rate=jaxsched.keras.as_keras(s))``), serialisable with Keras.
@@ -45,7 +45,7 @@ import numpy as np
 
 from . import _checks as checks
 from ._base import Schedule, StatefulSchedule
-from ._frameworks import check_cycles, cos_half, cycle, power_of
+from ._cycles import check_cycles, cos_half, cycle, power_of
 from ._numerics import Array, arr, div, int_pow, is_concrete, mod
 from ._value import from_config, leaf, static
 

@@ -37,7 +37,7 @@ bisects it). **Noise** (``noise_range_t``) is refused: timm draws it from ``torc
 ``noise_seed + t`` (Mersenne Twister and torch's own normal transform, with rejection sampling), which a jittable
 JAX function cannot reproduce bit for bit; add noise to ``s(t)`` with ``jax.random`` if wanted. With a float
 ``decay_t``, float32 may place a step one step off where ``t`` is within float32 rounding of a multiple of
-``decay_t`` (x64 is exact). The cycle is located exactly (see :mod:`jaxsched._frameworks`; timm's float64
+``decay_t`` (x64 is exact). The cycle is located exactly (see :mod:`jaxsched._cycles`; timm's float64
 ``floor(log(...))`` can fall one cycle short exactly at a restart, e.g. ``cycle_mul=3`` at ``t = 121 *
 t_initial``).
 """
@@ -53,7 +53,7 @@ import numpy as np
 
 from . import _checks as checks
 from ._base import Schedule, StatefulSchedule
-from ._frameworks import check_cycles, cos_half, cycle, power_of
+from ._cycles import check_cycles, cos_half, cycle, power_of
 from ._numerics import Array, arr, div, float_dtype, int_dtype, is_concrete
 from ._value import leaf, static
 
@@ -577,6 +577,10 @@ class PlateauLRScheduler(StatefulSchedule, name="timm.PlateauLRScheduler",
     """
 
     _positional = "lr"
+    #: where timm keeps these fields: in the inner torch ReduceLROnPlateau (read by ``from_timm``)
+    _counterpart_attrs = {"decay_rate": "lr_scheduler.factor", "patience_t": "lr_scheduler.patience",
+                          "threshold": "lr_scheduler.threshold", "cooldown_t": "lr_scheduler.cooldown",
+                          "mode": "lr_scheduler.mode"}
 
     lr: LR = leaf(check=checks.lr)
     decay_rate: float = leaf(default=0.1, check=checks.real)

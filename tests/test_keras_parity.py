@@ -9,7 +9,7 @@ default"), so with floatx float64 its CosineDecay is only float32-accurate. The 
 Keras' own schedule code with those four backend functions kept in float64 (``parity.frameworks.keras_float64``);
 the same trajectories are also compared with unpatched Keras (:func:`test_unpatched_keras`), to 1e-6 of the largest LR.
 ``CosineDecayRestarts`` may differ from Keras only exactly at a restart whose float64 cycle index Keras floors
-one short (see jaxsched._frameworks); every such step is checked against the top of the exact cycle instead.
+one short (see jaxsched._cycles); every such step is checked against the top of the exact cycle instead.
 """
 
 from __future__ import annotations

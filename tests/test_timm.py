@@ -169,7 +169,7 @@ def _exact_cycle(e: int, first: int, m):
                                         (1, 1.5), (4, 2.5)])
 def test_cycle_is_exact(first, mul, x64):
     """Every step 0..1999, random steps and the largest step land in the exact cycle (rational arithmetic)."""
-    from jaxsched._frameworks import cycle
+    from jaxsched._cycles import cycle
 
     with jax.enable_x64(x64):
         top = 2**63 - 1 if x64 else 2**31 - 1

@@ -4,7 +4,7 @@ For each drawn schedule: the LR timm sets on ``step(t)`` (``t_in_epochs=True``) 
 (``t_in_epochs=False``) for ``t = 0..n`` (timm computes in Python floats: the float64 reference), against
 ``s(t)`` under ``jax.jit`` with x64 (1e-10 x max|LR|) and in float32 (1e-6 x max|LR|), every parameter group.
 The cycle schedulers may differ from timm only exactly at a restart whose float64 cycle index timm floors one
-short (see jaxsched._frameworks); every such step is checked against the top of the exact cycle instead.
+short (see jaxsched._cycles); every such step is checked against the top of the exact cycle instead.
 PlateauLRScheduler is compared update by update on drawn metric sequences.
 """
 
