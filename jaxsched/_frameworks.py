@@ -10,22 +10,27 @@ one, or the one the class declares in ``_counterpart_attrs``. The one timm class
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
 from . import keras as jk
 from . import timm as jt
+from ._base import Schedule
 from ._torch import per_group, read_fields
-from ._value import CATALOGUE, Value
+from ._value import CATALOGUE
+
+if TYPE_CHECKING:  # for the overloads of from_timm only: importing jaxsched never imports timm (nor torch)
+    from timm.scheduler.plateau_lr import PlateauLRScheduler as _TimmPlateau
+    from timm.scheduler.scheduler import Scheduler as _TimmScheduler
 
 
-def _mirrored(prefix: str) -> dict[str, type[Value]]:
+def _mirrored(prefix: str) -> dict[str, type[Any]]:
     """The catalogued classes that mirror ``prefix``'s objects, by the mirrored class's name."""
     return {path.rpartition(".")[2]: cls for path, cls in CATALOGUE.items() if path.startswith(prefix + ".")}
 
 
-def from_keras(schedule) -> Any:
+def from_keras(schedule: Any) -> Schedule:
     """The jaxsched schedule for a live ``keras.optimizers.schedules`` object (Keras 3).
 
     Every built-in Keras schedule converts to its ``jaxsched.keras`` class, read from its ``get_config()``;
@@ -74,13 +79,20 @@ def _timm_plateau(cls, scheduler, lr):
 TIMM_READERS: dict[type, Callable[[Any, Any, Any], Any]] = {jt.PlateauLRScheduler: _timm_plateau}
 
 
-def from_timm(scheduler) -> Any:
+# timm's PlateauLRScheduler is a timm Scheduler: the overlap is the point (it gives a stateful schedule)
+@overload
+def from_timm(scheduler: _TimmPlateau) -> jt.PlateauLRScheduler: ...  # pyright: ignore[reportOverlappingOverload]
+@overload
+def from_timm(scheduler: _TimmScheduler) -> Schedule: ...
+def from_timm(scheduler: Any) -> Any:
     """The jaxsched schedule for a live ``timm.scheduler`` object (timm 1.0).
 
     The optimizer is replaced by its initial LRs (timm's ``base_values``). timm's schedulers are functions of
     the epoch or update count, so the result is the whole schedule wherever the timm object stands; for
     ``PlateauLRScheduler`` only the configuration is converted (its metric history stays in timm's object).
     Refused: noise (``noise_range_t``, see :mod:`jaxsched.timm`) and parameter groups with an ``lr_scale``.
+    Typed by its input: ``PlateauLRScheduler`` gives :class:`jaxsched.timm.PlateauLRScheduler` (a
+    StatefulSchedule), every other scheduler a ``Schedule``.
     """
     name = type(scheduler).__name__
     module = type(scheduler).__module__

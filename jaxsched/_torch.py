@@ -15,13 +15,13 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import jax.numpy as jnp
 import numpy as np
 
 from ._adapters import Offset, Running, RunningState
-from ._base import StatefulSchedule
+from ._base import Schedule, StatefulSchedule
 from ._compose import ChainedScheduler, SequentialLR
 from ._cyclic import CosineAnnealingWarmRestarts, CyclicLR, OneCycleLR
 from ._numerics import float_dtype, int_dtype
@@ -29,6 +29,10 @@ from ._plateau import PlateauState, ReduceLROnPlateau
 from ._schedules import LambdaLR, MultiplicativeLR, MultiStepLR
 from ._swa import SWALR
 from ._value import CATALOGUE, Value
+
+if TYPE_CHECKING:  # for the overloads of from_torch only: importing jaxsched never imports torch
+    from torch.optim.lr_scheduler import LRScheduler as _TorchScheduler
+    from torch.optim.lr_scheduler import ReduceLROnPlateau as _TorchPlateau
 
 #: The methods whose override makes a torch subclass compute other LRs than the class it extends.
 _LR_METHODS = ("get_lr", "_get_closed_form_lr", "step")
@@ -283,12 +287,25 @@ STEPS: dict[type, Callable[[Any], int]] = {SWALR: lambda sched: sched._step_coun
 # ----------------------------------------------------------------------------------------------------------
 
 
-def from_torch(scheduler, *, running: bool = False):
+# torch's ReduceLROnPlateau is an LRScheduler: the overlap with the overloads below is the point (it gives a tuple)
+@overload
+def from_torch(  # pyright: ignore[reportOverlappingOverload]
+    scheduler: _TorchPlateau, *, running: bool = False) -> tuple[ReduceLROnPlateau, PlateauState]: ...
+@overload
+def from_torch(scheduler: _TorchScheduler, *, running: Literal[False] = False) -> Schedule: ...
+@overload
+def from_torch(scheduler: _TorchScheduler, *, running: Literal[True]) -> tuple[Running, RunningState]: ...
+@overload
+def from_torch(scheduler: _TorchScheduler, *, running: bool) -> Schedule | tuple[Running, RunningState]: ...
+def from_torch(scheduler: Any, *, running: bool = False) -> Any:
     """The jaxsched equivalent of a live torch LR scheduler, continuing exactly where torch goes next.
 
     Works for a fresh scheduler, one stepped ``k`` times, and one restored with ``load_state_dict`` (the
     optimizer's state restored too, as torch requires). It reads the scheduler's attributes, the
     optimizer's ``initial_lr`` and group keys, and the LR the optimizer holds now.
+
+    Typed by its input: pyright and mypy see ``(ReduceLROnPlateau, PlateauState)`` for torch's
+    ReduceLROnPlateau, ``(Running, RunningState)`` for ``running=True`` and a ``Schedule`` otherwise.
 
     Returns:
       * ReduceLROnPlateau: ``(plateau, state)``; ``plateau(state)`` is the optimizer's LR now and

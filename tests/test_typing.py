@@ -80,3 +80,5 @@ def test_the_user_code_runs():
     for s in ns["step_schedules"]:
         assert ns["lrs"](s, 4).shape[0] == 4
     assert len(ns["stateful_schedules"]()) == 5
+    # from_torch: StepLR(step_size=2, gamma=0.5) at 5; its running form after 2 updates; the plateau after 1
+    assert [round(x, 6) for x in ns["from_torch_uses"]()] == [0.025, 0.05, 0.1]

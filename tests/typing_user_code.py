@@ -149,9 +149,28 @@ def train_two_steps() -> float:
     return applied
 
 
+# -- from_torch, typed by its input: a schedule, the running form, the plateau's (schedule, state) -----------
+
+
+def from_torch_uses() -> tuple[float, float, float]:
+    import torch
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    step_lr = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    s = jaxsched.from_torch(step_lr)
+    r, st = jaxsched.from_torch(step_lr, running=True)
+    st = r.update(r.update(st))
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1))
+    p, pst = jaxsched.from_torch(plateau)
+    pst = p.update(pst, value=1.0)
+    return float(s(5)), float(r(st)), float(p(pst))
+
+
+
 if __name__ == "__main__":
     for s in step_schedules:
         assert lrs(s, 8).shape[0] == 8
     for s in (step, cosine, onecycle, sequential, warm):
         assert config_round_trip(s) == s
-    print(plateau_lrs([1.0, 1.0, 1.0, 1.0]), running_lrs(3), train_two_steps(), len(stateful_schedules()))
+    print(plateau_lrs([1.0, 1.0, 1.0, 1.0]), running_lrs(3), train_two_steps(), len(stateful_schedules()),
+          from_torch_uses())
