@@ -20,10 +20,9 @@ from jax.core import Tracer
 from . import _checks as checks
 from ._base import Affine, Schedule, StatefulSchedule, leaf, refuse_stateful, static
 from ._checks import check_float
-from ._compose import ChainedScheduler, _Composite
+from ._compose import _Composite
 from ._cyclic import CosineAnnealingWarmRestarts
 from ._numerics import Array, arr, as_step, float_dtype, int_dtype
-from ._schedules import MultiplicativeLR
 
 
 def _schedule_of_step(cls: str, name: str, schedule) -> Schedule:
@@ -50,6 +49,10 @@ class _Wrapper(Schedule):
     @property
     def _base(self):
         return self._inner._base
+
+    @property
+    def _loops(self):
+        return self._inner._loops
 
     @property
     def cycle_momentum(self) -> bool:
@@ -248,6 +251,10 @@ class LinearWarmup(Schedule):
     def num_groups(self):
         return self.schedule.num_groups
 
+    @property
+    def _loops(self):
+        return self.schedule._loops
+
     def _ramp(self, e, dtype):
         W = self.num_warmup_steps
         sf = arr(self.start_factor, dtype)
@@ -260,22 +267,6 @@ class LinearWarmup(Schedule):
         prev = self._ramp(jnp.asarray(W - 1, e.dtype), dtype)
         after = self.schedule._restart(prev, jnp.maximum(e - W, 0), dtype)
         return jnp.where(e < W, self._ramp(e, dtype), after)
-
-
-def _o1_closed_form(s: Schedule) -> bool:
-    """Whether ``s._get_closed_form_lr`` is O(1) (no loop over the steps): all but MultiplicativeLR with a
-    step-dependent lambda and ChainedScheduler with non-multiplicative members, and what contains them."""
-    if isinstance(s, MultiplicativeLR):
-        return s.step_independent
-    if isinstance(s, ChainedScheduler):
-        return s.closed_form
-    if isinstance(s, _Composite):
-        return all(_o1_closed_form(m) for m in s._members)
-    if isinstance(s, _Wrapper):
-        return _o1_closed_form(s._inner)
-    if isinstance(s, LinearWarmup):
-        return _o1_closed_form(s.schedule)
-    return True
 
 
 class RunningState(NamedTuple):
@@ -334,7 +325,7 @@ class Running(StatefulSchedule):
         A, C = self.schedule._get_lr(e, dtype)
         if isinstance(A, (int, float)) and A == 0:  # an absolute step (LambdaLR, OneCycleLR, ...): lr is C
             return RunningState(e, jnp.broadcast_to(jnp.asarray(C, dtype), state.lr.shape))
-        if dtype != jnp.float32 or not _o1_closed_form(self.schedule):
+        if dtype != jnp.float32 or self.schedule._loops is not None:
             return RunningState(e, (A * state.lr + C).astype(dtype))
         # float32: torch's recursion lr_e = A lr_{e-1} + C, carried as the closed form plus the deviation
         # from it (an LR set outside the scheduler), lr_e = closed(e) + A (lr_{e-1} - closed(e-1)). In exact

@@ -31,7 +31,10 @@ from ._checks import num_groups as _num_groups
 from ._numerics import Array, arr, as_step, float_dtype, int_dtype, map_steps
 from ._value import REGISTRY, Value, from_config, leaf, static
 
-__all__ = ["Affine", "MultiplicativeSchedule", "REGISTRY", "Schedule", "StatefulSchedule", "Value",
+#: A learning rate argument: a float, or a tuple of floats (one per parameter group).
+LR = float | tuple
+
+__all__ = ["LR", "Affine", "MultiplicativeSchedule", "REGISTRY", "Schedule", "StatefulSchedule", "Value",
            "from_config", "leaf", "static"]
 
 
@@ -63,6 +66,9 @@ class Schedule(Value, abc.ABC):
     _positional = "lr"
     #: True when ``_restart`` needs ``prev`` (the LR before a SequentialLR milestone).
     _uses_prev: ClassVar[bool] = False
+    #: Fields torch keeps in the optimizer's param groups (SWALR's ``swa_lr``), so the schedule constructed last
+    #: sets them for all: the members of a SequentialLR/ChainedScheduler must agree on them.
+    _group_keys: ClassVar[tuple[str, ...]] = ()
 
     # -- the public interface ------------------------------------------------------------------------------
 
@@ -114,6 +120,13 @@ class Schedule(Value, abc.ABC):
 
     def _check_step(self, step) -> None:
         """Eager checks on a concrete step (e.g. OneCycleLR past its end)."""
+
+    @property
+    def _loops(self) -> str | None:
+        """Why ``_get_closed_form_lr`` runs one loop iteration per step, or ``None`` when it is O(1) (the default).
+
+        Such a schedule refuses huge concrete steps and :class:`jaxsched.Running` follows its recursion."""
+        return None
 
     def _check_in_composite(self, owner: str, index: int) -> None:
         """Raise if this schedule cannot be a member of a SequentialLR/ChainedScheduler."""
@@ -170,7 +183,7 @@ def refuse_stateful(owner: str, name: str, value: Any) -> None:
                 if value.metric_driven else "carries its own state")
         raise TypeError(
             f"{owner}: {name} must be a schedule of the step, got {type(value).__name__}, which {what}; "
-            f"{owner} needs s(step). Give {type(value).__name__} to jaxsched.optim.scheduled/grouped directly."
+            f"it needs s(step). Give {type(value).__name__} to jaxsched.optim.scheduled/grouped directly."
         )
 
 

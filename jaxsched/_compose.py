@@ -10,8 +10,6 @@ from jax import lax
 from ._base import Affine, MultiplicativeSchedule, Schedule, StatefulSchedule, leaf, static
 from ._checks import check_int
 from ._numerics import Array, arr, check_loop_step, int_dtype
-from ._schedules import MultiplicativeLR
-from ._swa import SWALR
 from ._value import _values_equal
 
 
@@ -20,23 +18,20 @@ def _check_members(owner: str, schedulers) -> tuple:
         raise TypeError(f"{owner}: schedulers must be a list of jaxsched schedules, got schedulers={schedulers!r}.")
     members = tuple(schedulers)
     if not members:
-        if owner == "SequentialLR":
-            raise ValueError("SequentialLR: SequentialLR expects at least one scheduler, but got no scheduler.")
-        raise ValueError(
-            "ChainedScheduler: ChainedScheduler expects at least one scheduler to be chained, but got no scheduler."
-        )
+        chained = " to be chained" if owner == "ChainedScheduler" else ""
+        raise ValueError(f"{owner}: expects at least one scheduler{chained}, but got no scheduler.")
     lr = None
     for i, s in enumerate(members):
         if isinstance(s, StatefulSchedule):
             raise ValueError(
-                f"{owner}: {owner} does not support `{type(s).__name__}` scheduler as it "
+                f"{owner}: does not support `{type(s).__name__}` scheduler as it "
                 + ("requires additional kwargs to be specified when calling `step`" if s.metric_driven
                    else "carries its own state")
                 + f", but got one at index {i} in the given schedulers sequence."
             )
         if not isinstance(s, Schedule):
-            raise TypeError(f"{owner}: {owner} at index {i} should be a jaxsched schedule, got {s!r}.")
-        if isinstance(s, (SequentialLR, ChainedScheduler)):
+            raise TypeError(f"{owner}: the scheduler at index {i} should be a jaxsched schedule, got {s!r}.")
+        if isinstance(s, _Composite):
             raise ValueError(
                 f"{owner}: schedulers[{i}] is a {type(s).__name__}; jaxsched does not nest composite schedules "
                 f"(torch's nested SequentialLR is off by one step). Flatten them into one {owner}."
@@ -46,18 +41,25 @@ def _check_members(owner: str, schedulers) -> tuple:
             lr = s._base
         elif not _values_equal(s._base, lr):
             raise ValueError(
-                f"{owner}: {owner} expects all schedulers to belong to the same optimizer (the same initial "
+                f"{owner}: expects all schedulers to belong to the same optimizer (the same initial "
                 f"lr), but schedulers[{i}] has lr={s._base!r} and schedulers[0] has lr={lr!r}."
             )
-    swalrs = [(i, s) for i, s in enumerate(members) if isinstance(s, SWALR)]
-    for i, s in swalrs[1:]:
-        j, first = swalrs[0]
-        if not _values_equal(s.swa_lr, first.swa_lr):
-            raise ValueError(
-                f"{owner}: schedulers[{i}] has swa_lr={s.swa_lr!r} but schedulers[{j}] has swa_lr={first.swa_lr!r}: "
-                f"torch's SWALR stores swa_lr in the optimizer's param groups, so the SWALR constructed last sets "
-                f"it for every SWALR on that optimizer. Give every SWALR member the same swa_lr."
-            )
+    # torch keeps some arguments in the optimizer's param groups (SWALR's swa_lr): the member constructed
+    # last sets them for every member on that optimizer, so the members must agree
+    first: dict[str, tuple[int, Schedule]] = {}
+    for i, s in enumerate(members):
+        for key in s._group_keys:
+            if key not in first:
+                first[key] = (i, s)
+                continue
+            j, other = first[key]
+            if not _values_equal(getattr(s, key), getattr(other, key)):
+                raise ValueError(
+                    f"{owner}: schedulers[{i}] has {key}={getattr(s, key)!r} but schedulers[{j}] has "
+                    f"{key}={getattr(other, key)!r}: torch's {type(s).__name__} stores {key} in the optimizer's "
+                    f"param groups, so the {type(s).__name__} constructed last sets it for every "
+                    f"{type(s).__name__} on that optimizer. Give every {type(s).__name__} member the same {key}."
+                )
     return members
 
 
@@ -84,6 +86,11 @@ class _Composite(Schedule):
     @property
     def num_groups(self):
         return self._members[0].num_groups
+
+    @property
+    def _loops(self):
+        return next((f"schedulers[{i}] is a {type(s).__name__}: {s._loops}"
+                     for i, s in enumerate(self._members) if s._loops is not None), None)
 
 
 class SequentialLR(_Composite, mirrors="torch.optim.lr_scheduler.SequentialLR"):
@@ -126,10 +133,9 @@ class SequentialLR(_Composite, mirrors="torch.optim.lr_scheduler.SequentialLR"):
         self._set("milestones", ms)
 
     def _check_step(self, step):
-        for i, s in enumerate(self.schedulers):
-            if isinstance(s, MultiplicativeLR) and not s.step_independent:
-                check_loop_step("SequentialLR", step, f"schedulers[{i}] is a MultiplicativeLR whose lr_lambda "
-                                "depends on the step")
+        why = self._loops
+        if why is not None:
+            check_loop_step("SequentialLR", step, why)
 
     def _stage(self, e):
         if not self.milestones:
@@ -198,17 +204,18 @@ class ChainedScheduler(_Composite, mirrors="torch.optim.lr_scheduler.ChainedSche
         self._set("schedulers", _check_members("ChainedScheduler", self.schedulers))
 
     def _check_step(self, step):
-        if not self.closed_form:
-            check_loop_step("ChainedScheduler", step, "it replays the steps of members that are not all "
-                            "multiplicative")
+        why = self._loops
+        if why is not None:
+            check_loop_step("ChainedScheduler", step, why)
 
     @property
     def closed_form(self) -> bool:
         """Whether ``s(step)`` is O(1) (every member multiplicative with a closed-form factor)."""
-        return all(
-            isinstance(s, MultiplicativeSchedule) and (not isinstance(s, MultiplicativeLR) or s.step_independent)
-            for s in self.schedulers
-        )
+        return all(isinstance(s, MultiplicativeSchedule) and s._loops is None for s in self.schedulers)
+
+    @property
+    def _loops(self):
+        return None if self.closed_form else "it replays the steps of members that are not all multiplicative"
 
     def _get_initial_lr(self, dtype):
         A, C = jnp.ones((), dtype), jnp.zeros((), dtype)

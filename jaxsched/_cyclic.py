@@ -13,7 +13,7 @@ from jax import lax
 from jax.core import Tracer
 
 from . import _checks as checks
-from ._base import Schedule, leaf, static
+from ._base import LR, Schedule, leaf, static
 from ._checks import check_callable, check_choice, check_float, check_lengths
 from ._numerics import (
     Array,
@@ -29,8 +29,6 @@ from ._numerics import (
     mod,
 )
 from ._schedules import _call_groups
-
-LR = float | tuple
 
 
 def _check_size(cls: str, name: str, value, *, allow_zero: bool):

@@ -9,10 +9,8 @@ import jax.numpy as jnp
 from jax.core import Tracer
 
 from . import _checks as checks
-from ._base import StatefulSchedule, leaf, static
+from ._base import LR, StatefulSchedule, leaf, static
 from ._numerics import Array, arr, float_dtype, int_dtype
-
-LR = float | tuple
 
 
 class PlateauState(NamedTuple):

@@ -14,11 +14,9 @@ from jax import lax
 from jax.core import Tracer
 
 from . import _checks as checks
-from ._base import Affine, MultiplicativeSchedule, Schedule, leaf, static
+from ._base import LR, Affine, MultiplicativeSchedule, Schedule, leaf, static
 from ._checks import check_callable, check_int
 from ._numerics import Array, arr, check_loop_step, cos_blend, div, host, int_dtype, int_pow, is_concrete, mod
-
-LR = float | tuple
 
 
 def _call_groups(fn, e: Array, dtype, groups: int | None) -> Array:
@@ -107,9 +105,14 @@ class MultiplicativeLR(MultiplicativeSchedule, mirrors="torch.optim.lr_scheduler
         """Whether ``lr_lambda`` ignores the step (then ``s(e)`` is O(1))."""
         return _const_in_step(self.lr_lambda)
 
+    @property
+    def _loops(self):
+        return None if self.step_independent else "lr_lambda depends on the step: s(e) multiplies e factors"
+
     def _check_step(self, step):
-        if not self.step_independent:
-            check_loop_step("MultiplicativeLR", step, "lr_lambda depends on the step: s(e) multiplies e factors")
+        why = self._loops
+        if why is not None:
+            check_loop_step("MultiplicativeLR", step, why)
 
     def _f(self, e, dtype):
         return _call_groups(self.lr_lambda, e, dtype, self.num_groups)

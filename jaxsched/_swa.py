@@ -7,11 +7,9 @@ import numbers
 import jax.numpy as jnp
 
 from . import _checks as checks
-from ._base import Affine, Schedule, leaf, static
+from ._base import LR, Affine, Schedule, leaf, static
 from ._checks import check_lengths
 from ._numerics import arr
-
-LR = float | tuple
 
 
 class SWALR(Schedule, mirrors="torch.optim.swa_utils.SWALR"):
@@ -39,6 +37,7 @@ class SWALR(Schedule, mirrors="torch.optim.swa_utils.SWALR"):
     anneal_strategy: str = static(default="cos", check=checks.choice("cos", "linear"))
 
     _uses_prev = True
+    _group_keys = ("swa_lr",)
 
     def _validate(self):
         c = "SWALR"

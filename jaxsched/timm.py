@@ -52,7 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks as checks
-from ._base import Schedule, StatefulSchedule
+from ._base import LR, Schedule, StatefulSchedule
 from ._cycles import check_cycles, cos_half, cycle, power_of
 from ._numerics import Array, arr, div, float_dtype, int_dtype, is_concrete
 from ._value import leaf, static
@@ -60,7 +60,6 @@ from ._value import leaf, static
 __all__ = ["CLASSES", "CosineLRScheduler", "MultiStepLRScheduler", "NOISE_REFUSAL", "PlateauLRScheduler",
            "PlateauState", "PolyLRScheduler", "StepLRScheduler", "TanhLRScheduler", "WSDLRScheduler"]
 
-LR = float | tuple
 
 NOISE_REFUSAL = (
     "jaxsched.timm does not reproduce timm's LR noise: timm draws it from torch.Generator seeded with noise_seed + t "

@@ -9,13 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks as checks
-from .._base import StatefulSchedule, leaf, static
+from .._base import LR, StatefulSchedule, leaf, static
 from .._checks import check_choice, check_float, check_int, check_lengths, check_lr, per_group
 from .._numerics import Array, arr, float_dtype, int_dtype
 from .._value import _is_tracer
-
-LR = float | tuple
-
 
 # ----------------------------------------------------------------------------------------------------------
 # GreedyLR: metric-driven, both ways

@@ -10,11 +10,9 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from .._base import Schedule, leaf, static
+from .._base import LR, Schedule, leaf, static
 from .._checks import check_float, check_int, check_lr
 from .._numerics import Array, arr, is_concrete
-
-LR = float | tuple
 
 #: The names ``transformers.get_scheduler`` accepts (``transformers.SchedulerType``), in its order.
 SCHEDULER_NAMES = (
