@@ -98,10 +98,21 @@ class _KerasSchedule(Schedule):
     def num_groups(self) -> int | None:
         return None
 
+
+class _FromInitial(_KerasSchedule):
+    """The schedules that start from ``initial_learning_rate``, Keras' first argument (all but the piecewise one)."""
+
+    initial_learning_rate: float = leaf(check=checks.real)
+
     @property
     def _base(self):
-        s: Any = self  # declared on each subclass, in Keras' argument order
-        return s.initial_learning_rate
+        return self.initial_learning_rate
+
+
+class _Decay(_FromInitial):
+    """The schedules whose second argument is ``decay_steps``."""
+
+    decay_steps: int = static(check=_steps)
 
 
 def _progress(e: Array, T: int, dtype, staircase: bool) -> Array:
@@ -116,7 +127,7 @@ def _progress(e: Array, T: int, dtype, staircase: bool) -> Array:
 # the six schedules
 
 
-class ExponentialDecay(_KerasSchedule, name="keras.ExponentialDecay",
+class ExponentialDecay(_Decay, name="keras.ExponentialDecay",
                        mirrors="keras.optimizers.schedules.ExponentialDecay"):
     """``initial_learning_rate * decay_rate ** (t / decay_steps)``: Keras' ``ExponentialDecay``.
 
@@ -136,8 +147,6 @@ class ExponentialDecay(_KerasSchedule, name="keras.ExponentialDecay",
     [0.1, 0.070711, 0.05, 0.035355, 0.025]
     """
 
-    initial_learning_rate: float = leaf(check=checks.real)
-    decay_steps: int = static(check=_steps)
     decay_rate: float = leaf(check=_nonneg)
     staircase: bool = static(default=False, check=checks.boolean)
     name: str = static(default="ExponentialDecay", check=_name)
@@ -211,7 +220,7 @@ def _float_tuple(cls: str, name: str, value) -> tuple:
     return tuple(checks.check_float(cls, f"{name}[{i}]", v) for i, v in enumerate(value))
 
 
-class PolynomialDecay(_KerasSchedule, name="keras.PolynomialDecay",
+class PolynomialDecay(_Decay, name="keras.PolynomialDecay",
                       mirrors="keras.optimizers.schedules.PolynomialDecay"):
     """``(initial_learning_rate - end_learning_rate) * (1 - t' / T) ** power + end_learning_rate``: Keras'
     ``PolynomialDecay``.
@@ -235,8 +244,6 @@ class PolynomialDecay(_KerasSchedule, name="keras.PolynomialDecay",
     [1.0, 0.5625, 0.25, 0.0625, 0.0, 0.140625, 0.0625]
     """
 
-    initial_learning_rate: float = leaf(check=checks.real)
-    decay_steps: int = static(check=_steps)
     end_learning_rate: float = leaf(default=0.0001, check=checks.real)
     power: float = leaf(default=1.0, check=checks.real)
     cycle: bool = static(default=False, check=checks.boolean)
@@ -257,7 +264,7 @@ class PolynomialDecay(_KerasSchedule, name="keras.PolynomialDecay",
         return (lr0 - end) * frac + end
 
 
-class InverseTimeDecay(_KerasSchedule, name="keras.InverseTimeDecay",
+class InverseTimeDecay(_Decay, name="keras.InverseTimeDecay",
                        mirrors="keras.optimizers.schedules.InverseTimeDecay"):
     """``initial_learning_rate / (1 + decay_rate * t / decay_steps)``: Keras' ``InverseTimeDecay``.
 
@@ -276,8 +283,6 @@ class InverseTimeDecay(_KerasSchedule, name="keras.InverseTimeDecay",
     [1.0, 0.666667, 0.5, 0.4, 0.333333]
     """
 
-    initial_learning_rate: float = leaf(check=checks.real)
-    decay_steps: int = static(check=_steps)
     decay_rate: float = leaf(check=_nonneg)
     staircase: bool = static(default=False, check=checks.boolean)
     name: str = static(default="InverseTimeDecay", check=_name)
@@ -287,7 +292,7 @@ class InverseTimeDecay(_KerasSchedule, name="keras.InverseTimeDecay",
         return arr(self.initial_learning_rate, dtype) / (1.0 + arr(self.decay_rate, dtype) * p)
 
 
-class CosineDecay(_KerasSchedule, name="keras.CosineDecay", mirrors="keras.optimizers.schedules.CosineDecay"):
+class CosineDecay(_Decay, name="keras.CosineDecay", mirrors="keras.optimizers.schedules.CosineDecay"):
     """A linear warm-up, then a cosine decay that holds its floor: Keras' ``CosineDecay``.
 
     Without ``warmup_target``: ``lr0 * ((1 - alpha) * (1 + cos(pi * min(t, T) / T)) / 2 + alpha)`` with
@@ -311,8 +316,6 @@ class CosineDecay(_KerasSchedule, name="keras.CosineDecay", mirrors="keras.optim
     [0.0, 0.5, 1.0, 0.853553, 0.5, 0.146447, 0.0, 0.0]
     """
 
-    initial_learning_rate: float = leaf(check=checks.real)
-    decay_steps: int = static(check=_steps)
     alpha: float = leaf(default=0.0, check=checks.real)
     name: str = static(default="CosineDecay", check=_name)
     warmup_target: float | None = leaf(default=None, check=_opt_float)
@@ -335,7 +338,7 @@ class CosineDecay(_KerasSchedule, name="keras.CosineDecay", mirrors="keras.optim
         return jnp.where(e < W, warm, decay(jnp.maximum(e - W, 0), target))
 
 
-class CosineDecayRestarts(_KerasSchedule, name="keras.CosineDecayRestarts",
+class CosineDecayRestarts(_FromInitial, name="keras.CosineDecayRestarts",
                           mirrors="keras.optimizers.schedules.CosineDecayRestarts"):
     """Cosine cycles with warm restarts (SGDR): Keras' ``CosineDecayRestarts``.
 
@@ -363,7 +366,6 @@ class CosineDecayRestarts(_KerasSchedule, name="keras.CosineDecayRestarts",
     [1.0, 0.5, 0.5, 0.426777, 0.25, 0.073223, 0.25, 0.240485]
     """
 
-    initial_learning_rate: float = leaf(check=checks.real)
     first_decay_steps: int = static(check=_steps)
     t_mul: float = static(default=2.0, check=_t_mul)
     m_mul: float = leaf(default=1.0, check=checks.real)

@@ -108,18 +108,26 @@ _t_initial = checks.integer(1, "> 0 (a positive integer)")
 
 
 class _TimmSchedule(Schedule):
-    """Base of the timm schedules: ``_target(t)`` after the warm-up, the warm-up itself here."""
+    """Base of the timm schedules: the optimizer's LR, ``_schedule(t)`` after the warm-up, the warm-up itself here.
+
+    timm puts each scheduler's own arguments between ``lr`` (its optimizer) and the warm-up arguments, so the
+    shared fields are declared in the bases below in timm's order; a class whose own arguments come right after
+    ``t_initial`` declares them in a small base listed after the shared one (``class
+    TanhLRScheduler(_CycleSchedule, _TanhArgs)``): dataclass fields follow the reversed MRO, so its fields land
+    between ``t_initial`` and ``lr_min``, as timm's positional order has them.
+    """
+
+    lr: LR = leaf(check=checks.lr)
 
     def _schedule(self, t: Array, dtype) -> Array:
         """The value at ``t`` (already shifted by the warm-up prefix), per group."""
         raise NotImplementedError
 
     def _warmup_target(self, dtype) -> Array:
-        s: Any = self  # the fields are declared on each subclass, in timm's order
-        return arr(s.lr, dtype)
+        return arr(self.lr, dtype)
 
     def _get_closed_form_lr(self, e, dtype):
-        s: Any = self
+        s: Any = self  # the warm-up fields: declared after each class's own arguments, in timm's order
         W = s.warmup_t
         if W == 0:
             return self._schedule(e, dtype)
@@ -129,25 +137,52 @@ class _TimmSchedule(Schedule):
         return jnp.where(e < W, warm, self._schedule(t, dtype))
 
 
-class _CycleSchedule(_TimmSchedule):
+class _Initial(_TimmSchedule):
+    """``t_initial``, timm's first argument after the optimizer in the cycle and WSD schedulers."""
+
+    t_initial: int = static(check=_t_initial)
+
+
+class _CycleSchedule(_Initial):
     """Cosine, tanh and poly: cycles of length ``t_initial * cycle_mul ** i`` and the shape within a cycle."""
 
+    lr_min: float = leaf(default=0.0, check=_nonneg)
+    cycle_mul: float = static(default=1.0, check=_cycle_mul)
+    cycle_decay: float = leaf(default=1.0, check=checks.real)
+    cycle_limit: int = static(default=1, check=_count)
+    warmup_t: int = static(default=0, check=_count)
+    warmup_lr_init: float = leaf(default=0.0, check=checks.real)
+    warmup_prefix: bool = static(default=False, check=checks.boolean)
+    t_in_epochs: bool = static(default=True, check=checks.boolean)
+    noise_range_t: int | tuple | list | None = static(default=None, check=_noise)
+
     def _validate(self) -> None:
-        s: Any = self
-        check_cycles(type(self).__name__, "cycle_mul", s.t_initial, s.cycle_mul, s.cycle_limit)
+        check_cycles(type(self).__name__, "cycle_mul", self.t_initial, self.cycle_mul, self.cycle_limit)
 
     def _shape(self, t_curr: Array, t_i: Array, dtype) -> Array:
         """In [0, 1]: the fraction of ``lr_max - lr_min`` at position ``t_curr`` of a cycle of length ``t_i``."""
         raise NotImplementedError
 
     def _schedule(self, t, dtype):
-        s: Any = self
-        limit = s.cycle_limit
-        i, t_curr, t_i = cycle(t, s.t_initial, s.cycle_mul, limit, dtype)
-        lr_min = arr(s.lr_min, dtype)
-        lr_max = arr(s.lr, dtype) * power_of(s.cycle_decay, i, dtype)
+        limit = self.cycle_limit
+        i, t_curr, t_i = cycle(t, self.t_initial, self.cycle_mul, limit, dtype)
+        lr_min = arr(self.lr_min, dtype)
+        lr_max = arr(self.lr, dtype) * power_of(self.cycle_decay, i, dtype)
         value = lr_min + (lr_max - lr_min) * self._shape(t_curr, t_i, dtype)
         return jnp.where(i < limit, value, lr_min * jnp.ones_like(value))
+
+
+class _TanhArgs(_Initial):
+    """TanhLRScheduler's own arguments, which timm puts right after ``t_initial``."""
+
+    lb: float = leaf(default=-7.0, check=checks.real)
+    ub: float = leaf(default=3.0, check=checks.real)
+
+
+class _PolyArgs(_Initial):
+    """PolyLRScheduler's own argument, which timm puts right after ``t_initial``."""
+
+    power: float = leaf(default=0.5, check=checks.real)
 
 
 def _k_ratio(k, t_curr: Array, t_i: Array, dtype) -> Array:
@@ -189,24 +224,13 @@ class CosineLRScheduler(_CycleSchedule, name="timm.CosineLRScheduler",
     [0.1, 0.55, 1.0, 0.853553, 0.5, 0.146447, 0.0, 0.0]
     """
 
-    lr: LR = leaf(check=checks.lr)
-    t_initial: int = static(check=_t_initial)
-    lr_min: float = leaf(default=0.0, check=_nonneg)
-    cycle_mul: float = static(default=1.0, check=_cycle_mul)
-    cycle_decay: float = leaf(default=1.0, check=checks.real)
-    cycle_limit: int = static(default=1, check=_count)
-    warmup_t: int = static(default=0, check=_count)
-    warmup_lr_init: float = leaf(default=0.0, check=checks.real)
-    warmup_prefix: bool = static(default=False, check=checks.boolean)
-    t_in_epochs: bool = static(default=True, check=checks.boolean)
-    noise_range_t: int | tuple | list | None = static(default=None, check=_noise)
     k_decay: float = leaf(default=1.0, check=_positive)
 
     def _shape(self, t_curr, t_i, dtype):
         return cos_half(_k_ratio(self.k_decay, t_curr, t_i, dtype))
 
 
-class TanhLRScheduler(_CycleSchedule, name="timm.TanhLRScheduler", mirrors="timm.scheduler.TanhLRScheduler"):
+class TanhLRScheduler(_CycleSchedule, _TanhArgs, name="timm.TanhLRScheduler", mirrors="timm.scheduler.TanhLRScheduler"):
     """Hyperbolic-tangent decay with warm-up and restarts: timm's ``TanhLRScheduler``.
 
     ``lr_min + (lr * cycle_decay ** i - lr_min) * (1 - tanh(lb * (1 - r) + ub * r)) / 2`` with ``r = x / T_i``
@@ -234,19 +258,7 @@ class TanhLRScheduler(_CycleSchedule, name="timm.TanhLRScheduler", mirrors="timm
     [0.999999, 0.999877, 0.982014, 0.268941, 0.0, 0.0]
     """
 
-    lr: LR = leaf(check=checks.lr)
-    t_initial: int = static(check=_t_initial)
-    lb: float = leaf(default=-7.0, check=checks.real)
-    ub: float = leaf(default=3.0, check=checks.real)
-    lr_min: float = leaf(default=0.0, check=_nonneg)
-    cycle_mul: float = static(default=1.0, check=_cycle_mul)
-    cycle_decay: float = leaf(default=1.0, check=checks.real)
-    cycle_limit: int = static(default=1, check=_count)
-    warmup_t: int = static(default=0, check=_count)
-    warmup_lr_init: float = leaf(default=0.0, check=_nonneg)
-    warmup_prefix: bool = static(default=False, check=checks.boolean)
-    t_in_epochs: bool = static(default=True, check=checks.boolean)
-    noise_range_t: int | tuple | list | None = static(default=None, check=_noise)
+    warmup_lr_init: float = leaf(default=0.0, check=_nonneg)  # timm's tanh: >= 0 (keeps its place in the order)
 
     def _validate(self) -> None:
         super()._validate()
@@ -264,7 +276,7 @@ class TanhLRScheduler(_CycleSchedule, name="timm.TanhLRScheduler", mirrors="timm
         return self._schedule(jnp.asarray(self.warmup_t, int_dtype()), dtype)
 
 
-class PolyLRScheduler(_CycleSchedule, name="timm.PolyLRScheduler", mirrors="timm.scheduler.PolyLRScheduler"):
+class PolyLRScheduler(_CycleSchedule, _PolyArgs, name="timm.PolyLRScheduler", mirrors="timm.scheduler.PolyLRScheduler"):
     """Polynomial decay with warm-up, restarts and k-decay: timm's ``PolyLRScheduler``.
 
     ``lr_min + (lr * cycle_decay ** i - lr_min) * (1 - (x / T_i) ** k_decay) ** power`` in cycle ``i`` (as
@@ -292,18 +304,6 @@ class PolyLRScheduler(_CycleSchedule, name="timm.PolyLRScheduler", mirrors="timm
     [1.0, 0.5625, 0.25, 0.0625, 0.0, 0.0]
     """
 
-    lr: LR = leaf(check=checks.lr)
-    t_initial: int = static(check=_t_initial)
-    power: float = leaf(default=0.5, check=checks.real)
-    lr_min: float = leaf(default=0.0, check=_nonneg)
-    cycle_mul: float = static(default=1.0, check=_cycle_mul)
-    cycle_decay: float = leaf(default=1.0, check=checks.real)
-    cycle_limit: int = static(default=1, check=_count)
-    warmup_t: int = static(default=0, check=_count)
-    warmup_lr_init: float = leaf(default=0.0, check=checks.real)
-    warmup_prefix: bool = static(default=False, check=checks.boolean)
-    t_in_epochs: bool = static(default=True, check=checks.boolean)
-    noise_range_t: int | tuple | list | None = static(default=None, check=_noise)
     k_decay: float = leaf(default=1.0, check=_positive)
 
     def _shape(self, t_curr, t_i, dtype):
@@ -324,7 +324,19 @@ def _decay_t(cls: str, name: str, value):
     return value
 
 
-class StepLRScheduler(_TimmSchedule, name="timm.StepLRScheduler", mirrors="timm.scheduler.StepLRScheduler"):
+class _DecaySchedule(_TimmSchedule):
+    """Step and multi-step: ``lr * decay_rate ** k`` after a warm-up that is a prefix by default."""
+
+    decay_t: Any = static()  # declared with its check on each class (a period or milestones)
+    decay_rate: float = leaf(default=1.0, check=checks.real)
+    warmup_t: int = static(default=0, check=_count)
+    warmup_lr_init: float = leaf(default=0.0, check=checks.real)
+    warmup_prefix: bool = static(default=True, check=checks.boolean)
+    t_in_epochs: bool = static(default=True, check=checks.boolean)
+    noise_range_t: int | tuple | list | None = static(default=None, check=_noise)
+
+
+class StepLRScheduler(_DecaySchedule, name="timm.StepLRScheduler", mirrors="timm.scheduler.StepLRScheduler"):
     """``lr * decay_rate ** (t // decay_t)`` after a warm-up: timm's ``StepLRScheduler``.
 
     ``decay_t`` may be a float (timm's EfficientNet recipe decays every 2.4 epochs, stepped per update):
@@ -348,14 +360,7 @@ class StepLRScheduler(_TimmSchedule, name="timm.StepLRScheduler", mirrors="timm.
     [0.0, 1.0, 1.0, 0.5, 0.5, 0.25]
     """
 
-    lr: LR = leaf(check=checks.lr)
     decay_t: float = static(check=_decay_t)
-    decay_rate: float = leaf(default=1.0, check=checks.real)
-    warmup_t: int = static(default=0, check=_count)
-    warmup_lr_init: float = leaf(default=0.0, check=checks.real)
-    warmup_prefix: bool = static(default=True, check=checks.boolean)
-    t_in_epochs: bool = static(default=True, check=checks.boolean)
-    noise_range_t: int | tuple | list | None = static(default=None, check=_noise)
 
     def _schedule(self, t, dtype):
         d = self.decay_t
@@ -379,7 +384,7 @@ def _milestones(cls: str, name: str, value) -> tuple:
     return out
 
 
-class MultiStepLRScheduler(_TimmSchedule, name="timm.MultiStepLRScheduler",
+class MultiStepLRScheduler(_DecaySchedule, name="timm.MultiStepLRScheduler",
                            mirrors="timm.scheduler.MultiStepLRScheduler"):
     """``lr * decay_rate ** k`` with ``k`` the number of milestones ``<= t + 1``: timm's ``MultiStepLRScheduler``.
 
@@ -402,14 +407,7 @@ class MultiStepLRScheduler(_TimmSchedule, name="timm.MultiStepLRScheduler",
     [1.0, 0.1, 0.1, 0.01, 0.01]
     """
 
-    lr: LR = leaf(check=checks.lr)
     decay_t: Sequence[int] = static(check=_milestones)
-    decay_rate: float = leaf(default=1.0, check=checks.real)
-    warmup_t: int = static(default=0, check=_count)
-    warmup_lr_init: float = leaf(default=0.0, check=checks.real)
-    warmup_prefix: bool = static(default=True, check=checks.boolean)
-    t_in_epochs: bool = static(default=True, check=checks.boolean)
-    noise_range_t: int | tuple | list | None = static(default=None, check=_noise)
 
     def _schedule(self, t, dtype):
         k = jnp.zeros_like(t)
@@ -429,7 +427,7 @@ def _opt_positive(cls: str, name: str, value):
     return None if value is None else _positive(cls, name, value)
 
 
-class WSDLRScheduler(_TimmSchedule, name="timm.WSDLRScheduler", mirrors="timm.scheduler.WSDLRScheduler"):
+class WSDLRScheduler(_Initial, name="timm.WSDLRScheduler", mirrors="timm.scheduler.WSDLRScheduler"):
     """Warm-up, stable, decay: timm's ``WSDLRScheduler``.
 
     ``lr_min + (max(lr * stable(t_s), lr_min) - lr_min) * decay(frac)`` with ``t_s = t - warmup_t`` and ``frac =
@@ -463,8 +461,6 @@ class WSDLRScheduler(_TimmSchedule, name="timm.WSDLRScheduler", mirrors="timm.sc
     [0.0, 0.5, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
     """
 
-    lr: LR = leaf(check=checks.lr)
-    t_initial: int = static(check=_t_initial)
     decay_t: int = static(check=_t_initial)
     lr_min: float = leaf(default=0.0, check=_nonneg)
     stable_fn: str = static(default="constant", check=checks.choice("constant", "rsqrt", "power"))

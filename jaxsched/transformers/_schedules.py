@@ -27,14 +27,9 @@ SCHEDULER_NAMES = (
 
 
 class _HFSchedule(Schedule):
-    """Base of the transformers schedules."""
+    """Base of the transformers schedules: the optimizer's LR, ``lr`` (a tuple: one per parameter group)."""
 
-    def _check_common(self, *steps: str) -> None:
-        """Validate ``lr`` and the named step-count arguments (non-negative integers), as every schedule does."""
-        n = type(self).__name__
-        self._set("lr", check_lr(n, "lr", getattr(self, "lr")))
-        for name in steps:
-            self._set(name, _steps(n, name, getattr(self, name)))
+    lr: LR = leaf(check=check_lr)
 
 
 def _steps(cls: str, name: str, value, *, optional: bool = False):
@@ -115,6 +110,36 @@ def _rate(min_lr, min_lr_rate, lr_init, lr, dtype):
     return arr(min_lr, dtype) / arr(base, dtype)
 
 
+class _Warmup(_HFSchedule):
+    """A warm-up over ``num_warmup_steps``, then the schedule's own factor: ``lr * warm(k)`` for ``k < W``, else
+    ``lr * after(k)``. transformers' warm-up is ``k / max(1, W)``, from 0."""
+
+    num_warmup_steps: int = static(check=_steps)
+
+    def _warm(self, e: Array, dtype) -> Array:
+        """The factor during the warm-up (``e < num_warmup_steps``)."""
+        return _warmup(e, self.num_warmup_steps, dtype)
+
+    def _after(self, e: Array, dtype) -> Array:
+        """The factor from step ``num_warmup_steps`` on."""
+        raise NotImplementedError
+
+    def _get_closed_form_lr(self, e, dtype):
+        f = jnp.where(e < self.num_warmup_steps, self._warm(e, dtype), self._after(e, dtype))
+        return arr(self.lr, dtype) * f
+
+
+class _WarmupDecay(_Warmup):
+    """A warm-up, then a decay that ends at ``num_training_steps``."""
+
+    num_training_steps: int = static(check=_steps)
+
+    @property
+    def _decay_steps(self) -> int:
+        """``max(1, T - W)``: the length transformers divides the progress after the warm-up by."""
+        return max(1, self.num_training_steps - self.num_warmup_steps)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # the LambdaLR family
 
@@ -127,17 +152,11 @@ class ConstantSchedule(_HFSchedule, mirrors="transformers.optimization.get_const
     [0.1, 0.1, 0.1]
     """
 
-    lr: LR = leaf()
-
-
-    def _validate(self):
-        self._set("lr", check_lr("ConstantSchedule", "lr", self.lr))
-
     def _get_closed_form_lr(self, e, dtype):
         return arr(self.lr, dtype) * jnp.ones_like(e, dtype=dtype)
 
 
-class ConstantScheduleWithWarmup(_HFSchedule, mirrors="transformers.optimization.get_constant_schedule_with_warmup"):
+class ConstantScheduleWithWarmup(_Warmup, mirrors="transformers.optimization.get_constant_schedule_with_warmup"):
     """``lr * k / W`` for ``k < W``, then ``lr``: transformers' ``get_constant_schedule_with_warmup``.
 
     >>> from jaxsched.transformers import ConstantScheduleWithWarmup
@@ -146,20 +165,11 @@ class ConstantScheduleWithWarmup(_HFSchedule, mirrors="transformers.optimization
     [0.0, 0.025, 0.05, 0.075, 0.1, 0.1]
     """
 
-    lr: LR = leaf()
-    num_warmup_steps: int = static()
+    def _after(self, e, dtype):
+        return jnp.ones((), dtype)
 
 
-    def _validate(self):
-        self._check_common("num_warmup_steps")
-
-    def _get_closed_form_lr(self, e, dtype):
-        W = self.num_warmup_steps
-        f = jnp.where(e < W, _warmup(e, W, dtype), jnp.ones((), dtype))
-        return arr(self.lr, dtype) * f
-
-
-class LinearScheduleWithWarmup(_HFSchedule, mirrors="transformers.optimization.get_linear_schedule_with_warmup"):
+class LinearScheduleWithWarmup(_WarmupDecay, mirrors="transformers.optimization.get_linear_schedule_with_warmup"):
     """Linear warmup from 0 over ``W`` steps, then linear decay to 0 at ``T``: transformers' ``"linear"``.
 
     ``lr * k / W`` for ``k < W``, then ``lr * max(0, (T - k) / max(1, T - W))``.
@@ -170,21 +180,11 @@ class LinearScheduleWithWarmup(_HFSchedule, mirrors="transformers.optimization.g
     [0.0, 0.05, 0.1, 0.075, 0.05, 0.025, 0.0, 0.0]
     """
 
-    lr: LR = leaf()
-    num_warmup_steps: int = static()
-    num_training_steps: int = static()
+    def _after(self, e, dtype):
+        return jnp.maximum((self.num_training_steps - e).astype(dtype) / self._decay_steps, 0.0)
 
 
-    def _validate(self):
-        self._check_common("num_warmup_steps", "num_training_steps")
-
-    def _get_closed_form_lr(self, e, dtype):
-        W, T = self.num_warmup_steps, self.num_training_steps
-        decay = jnp.maximum((T - e).astype(dtype) / max(1, T - W), 0.0)
-        return arr(self.lr, dtype) * jnp.where(e < W, _warmup(e, W, dtype), decay)
-
-
-class CosineScheduleWithWarmup(_HFSchedule, mirrors="transformers.optimization.get_cosine_schedule_with_warmup"):
+class CosineScheduleWithWarmup(_WarmupDecay, mirrors="transformers.optimization.get_cosine_schedule_with_warmup"):
     """Linear warmup from 0, then ``(1 + cos(2 pi num_cycles p)) / 2``: transformers' ``"cosine"``.
 
     ``p = (k - W) / max(1, T - W)``. Not clamped at ``T``: with the default ``num_cycles=0.5`` the LR climbs
@@ -197,22 +197,11 @@ class CosineScheduleWithWarmup(_HFSchedule, mirrors="transformers.optimization.g
     [0.0, 0.05, 0.1, 0.085355, 0.05, 0.014645, 0.0, 0.014645]
     """
 
-    lr: LR = leaf()
-    num_warmup_steps: int = static()
-    num_training_steps: int = static()
-    num_cycles: float = leaf(default=0.5)
+    num_cycles: float = leaf(default=0.5, check=check_float)
 
-
-    def _validate(self):
-        n = "CosineScheduleWithWarmup"
-        self._check_common("num_warmup_steps", "num_training_steps")
-        self._set("num_cycles", check_float(n, "num_cycles", self.num_cycles))
-
-    def _get_closed_form_lr(self, e, dtype):
-        W, T = self.num_warmup_steps, self.num_training_steps
-        k = jnp.maximum(e - W, 0)
-        f = _cos2(_turns(self.num_cycles, k, max(1, T - W), dtype))
-        return arr(self.lr, dtype) * jnp.where(e < W, _warmup(e, W, dtype), f)
+    def _after(self, e, dtype):
+        k = jnp.maximum(e - self.num_warmup_steps, 0)
+        return _cos2(_turns(self.num_cycles, k, self._decay_steps, dtype))
 
 
 def _hard_restart_torch(k: int, D: int, nc: float) -> float:
@@ -227,7 +216,7 @@ _MAX_RESTART_TABLE = 1 << 15
 
 
 class CosineWithHardRestartsScheduleWithWarmup(
-    _HFSchedule,
+    _WarmupDecay,
     mirrors="transformers.optimization.get_cosine_with_hard_restarts_schedule_with_warmup",
 ):
     """Linear warmup from 0, then ``num_cycles`` cosine decays from ``lr`` to 0, each restarting at ``lr``.
@@ -246,16 +235,7 @@ class CosineWithHardRestartsScheduleWithWarmup(
     [0.1, 0.085355, 0.05, 0.014645, 0.1, 0.085355, 0.05, 0.014645, 0.0]
     """
 
-    lr: LR = leaf()
-    num_warmup_steps: int = static()
-    num_training_steps: int = static()
-    num_cycles: float = leaf(default=1)
-
-
-    def _validate(self):
-        n = "CosineWithHardRestartsScheduleWithWarmup"
-        self._check_common("num_warmup_steps", "num_training_steps")
-        self._set("num_cycles", check_float(n, "num_cycles", self.num_cycles))
+    num_cycles: float = leaf(default=1, check=check_float)
 
     def _table(self, D: int):
         """Steps next to each restart and transformers' exact factor there."""
@@ -271,10 +251,9 @@ class CosineWithHardRestartsScheduleWithWarmup(
         ks = sorted(ks)
         return np.asarray(ks), np.asarray([_hard_restart_torch(k, D, nc) for k in ks], np.float64)
 
-    def _get_closed_form_lr(self, e, dtype):
-        W, T = self.num_warmup_steps, self.num_training_steps
-        D = max(1, T - W)
-        k = jnp.maximum(e - W, 0)
+    def _after(self, e, dtype):
+        D = self._decay_steps
+        k = jnp.maximum(e - self.num_warmup_steps, 0)
         half = _turns(self.num_cycles, k, D, dtype) * 0.5  # (1 + cos(pi x)) / 2 == cos(pi x / 2) ** 2
         f = _cos2(half)
         table = self._table(D)
@@ -283,12 +262,11 @@ class CosineWithHardRestartsScheduleWithWarmup(
             hits = k[..., None] == jnp.asarray(ks, k.dtype)
             exact = jnp.sum(jnp.where(hits, jnp.asarray(vals, dtype), 0.0), axis=-1)
             f = jnp.where(jnp.any(hits, axis=-1), exact, f)
-        f = jnp.where(k >= D, 0.0, f)
-        return arr(self.lr, dtype) * jnp.where(e < W, _warmup(e, W, dtype), f)
+        return jnp.where(k >= D, 0.0, f)
 
 
 class PolynomialDecayScheduleWithWarmup(
-    _HFSchedule,
+    _WarmupDecay,
     mirrors="transformers.optimization.get_polynomial_decay_schedule_with_warmup",
 ):
     """Linear warmup from 0, then polynomial decay to ``lr_end``: transformers' ``"polynomial"``.
@@ -304,21 +282,13 @@ class PolynomialDecayScheduleWithWarmup(
     [0.0, 0.1, 0.065, 0.04, 0.025, 0.02, 0.02]
     """
 
-    lr: LR = leaf()
-    num_warmup_steps: int = static()
-    num_training_steps: int = static()
     lr_end: float = leaf(default=1e-7)
     power: float = leaf(default=1.0)
     lr_init: Any = leaf(default=None)
 
-
     def _validate(self):
         n = "PolynomialDecayScheduleWithWarmup"
-        self._set("lr", check_lr(n, "lr", self.lr))
-        W = check_int(n, "num_warmup_steps", self.num_warmup_steps, minimum=0)
-        T = check_int(n, "num_training_steps", self.num_training_steps, minimum=0)
-        self._set("num_warmup_steps", W)
-        self._set("num_training_steps", T)
+        W, T = self.num_warmup_steps, self.num_training_steps
         self._set("lr_end", check_float(n, "lr_end", self.lr_end))
         self._set("power", check_float(n, "power", self.power))
         self._set("lr_init", _lr_init(n, self.lr, self.lr_init))
@@ -336,7 +306,7 @@ class PolynomialDecayScheduleWithWarmup(
                 f"num_training_steps={T} (ZeroDivisionError)."
             )
 
-    def _get_closed_form_lr(self, e, dtype):
+    def _after(self, e, dtype):
         W, T = self.num_warmup_steps, self.num_training_steps
         lr_init, lr_end, p = arr(self.lr_init, dtype), arr(self.lr_end, dtype), arr(self.power, dtype)
         left = jnp.clip(T - e, 0, None).astype(dtype) / (T - W)  # never negative: no NaN from ** power
@@ -344,11 +314,10 @@ class PolynomialDecayScheduleWithWarmup(
         zero_power = (self.power == 0) if is_concrete(self.power) else (p == 0)  # a tiny power is not 0
         powed = jnp.where(left > 0, jnp.exp(p * jnp.log(safe)), jnp.where(zero_power, 1.0, 0.0))
         decay = ((lr_init - lr_end) * powed + lr_end) / lr_init
-        f = jnp.where(e < W, _warmup(e, W, dtype), jnp.where(e > T, lr_end / lr_init, decay))
-        return arr(self.lr, dtype) * f
+        return jnp.where(e > T, lr_end / lr_init, decay)
 
 
-class InverseSqrtSchedule(_HFSchedule, mirrors="transformers.optimization.get_inverse_sqrt_schedule"):
+class InverseSqrtSchedule(_Warmup, mirrors="transformers.optimization.get_inverse_sqrt_schedule"):
     """Linear warmup from 0, then ``1 / sqrt((k + timescale - W) / timescale)``: transformers' ``"inverse_sqrt"``.
 
     ``timescale`` defaults to ``num_warmup_steps``, or 10000 when that is 0.
@@ -359,14 +328,10 @@ class InverseSqrtSchedule(_HFSchedule, mirrors="transformers.optimization.get_in
     [0.0, 0.05, 0.1, 0.08165, 0.070711, 0.063246, 0.057735]
     """
 
-    lr: LR = leaf()
-    num_warmup_steps: int = static()
     timescale: Any = static(default=None)
-
 
     def _validate(self):
         n = "InverseSqrtSchedule"
-        self._check_common("num_warmup_steps")
         if self.timescale is not None:
             self._set("timescale", check_int(n, "timescale", self.timescale, minimum=1,
                                               rule="a positive integer (transformers divides by it)"))
@@ -375,15 +340,14 @@ class InverseSqrtSchedule(_HFSchedule, mirrors="transformers.optimization.get_in
     def effective_timescale(self) -> int:
         return self.timescale if self.timescale is not None else (self.num_warmup_steps or 10_000)
 
-    def _get_closed_form_lr(self, e, dtype):
+    def _after(self, e, dtype):
         W, ts = self.num_warmup_steps, self.effective_timescale
         shifted = jnp.maximum(e + (ts - W), 1).astype(dtype)
-        f = jnp.sqrt(ts / shifted)
-        return arr(self.lr, dtype) * jnp.where(e < W, _warmup(e, W, dtype), f)
+        return jnp.sqrt(ts / shifted)
 
 
 class CosineWithMinLRScheduleWithWarmup(
-    _HFSchedule,
+    _WarmupDecay,
     mirrors="transformers.optimization.get_cosine_with_min_lr_schedule_with_warmup",
 ):
     """transformers' ``"cosine_with_min_lr"``: the ``"cosine"`` schedule decaying to ``min_lr`` instead of 0.
@@ -398,19 +362,16 @@ class CosineWithMinLRScheduleWithWarmup(
     [0.0, 0.1, 0.088284, 0.06, 0.031716, 0.02]
     """
 
-    lr: LR = leaf()
-    num_warmup_steps: int = static()
-    num_training_steps: int = static()
-    num_cycles: float = leaf(default=0.5)
+    num_cycles: float = leaf(default=0.5, check=check_float)
     min_lr: Any = leaf(default=None)
     min_lr_rate: Any = leaf(default=None)
     lr_init: Any = leaf(default=None)
 
+    #: the cosine's progress is this many steps ahead after the warm-up (1 for the LRRate variant)
+    _ahead = 0
 
     def _validate(self):
         n = type(self).__name__
-        self._check_common("num_warmup_steps", "num_training_steps")
-        self._set("num_cycles", check_float(n, "num_cycles", self.num_cycles))
         self._set("min_lr", _opt_float(n, "min_lr", self.min_lr))
         self._set("min_lr_rate", _opt_float(n, "min_lr_rate", self.min_lr_rate))
         _min_lr_rate(n, self.min_lr, self.min_lr_rate)
@@ -427,13 +388,11 @@ class CosineWithMinLRScheduleWithWarmup(
     def _more_checks(self):
         pass
 
-    def _get_closed_form_lr(self, e, dtype):
-        W, T = self.num_warmup_steps, self.num_training_steps
+    def _after(self, e, dtype):
         r = _rate(self.min_lr, self.min_lr_rate, self.lr_init, self.lr, dtype)
-        k = jnp.maximum(e - W, 0)
-        c = _cos2(_turns(self.num_cycles, k, max(1, T - W), dtype))
-        f = jnp.maximum(c * (1.0 - r) + r, 0.0)
-        return arr(self.lr, dtype) * jnp.where(e < W, _warmup(e, W, dtype), f)
+        k = jnp.maximum(e - self.num_warmup_steps + self._ahead, 0)
+        c = _cos2(_turns(self.num_cycles, k, self._decay_steps, dtype))
+        return jnp.maximum(c * (1.0 - r) + r, 0.0)
 
 
 class CosineWithMinLRScheduleWithWarmupLRRate(
@@ -453,37 +412,25 @@ class CosineWithMinLRScheduleWithWarmupLRRate(
     [0.05, 0.1, 0.085355, 0.05, 0.014645, 0.0, 0.014645]
     """
 
-    lr: LR = leaf()
-    num_warmup_steps: int = static()
-    num_training_steps: int = static()
-    num_cycles: float = leaf(default=0.5)
-    min_lr: Any = leaf(default=None)
-    min_lr_rate: Any = leaf(default=None)
     warmup_lr_rate: Any = leaf(default=None)
-    lr_init: Any = leaf(default=None)
 
+    _ahead = 1
 
     def _more_checks(self):
         self._set("warmup_lr_rate", _opt_float(type(self).__name__, "warmup_lr_rate", self.warmup_lr_rate))
 
-    def _get_closed_form_lr(self, e, dtype):
-        W, T = self.num_warmup_steps, self.num_training_steps
-        r = _rate(self.min_lr, self.min_lr_rate, self.lr_init, self.lr, dtype)
+    def _warm(self, e, dtype):
+        W = self.num_warmup_steps
         if self.warmup_lr_rate is None:
-            warm = (e + 1).astype(dtype) / max(1, W)
-        else:
-            wr = arr(self.warmup_lr_rate, dtype)
-            warm = wr + (1.0 - wr) * (e.astype(dtype) / max(1, W - 1))
-        k = jnp.maximum(e - W + 1, 0)
-        c = _cos2(_turns(self.num_cycles, k, max(1, T - W), dtype))
-        f = jnp.maximum(c * (1.0 - r) + r, 0.0)
-        return arr(self.lr, dtype) * jnp.where(e < W, warm, f)
+            return (e + 1).astype(dtype) / max(1, W)
+        wr = arr(self.warmup_lr_rate, dtype)
+        return wr + (1.0 - wr) * (e.astype(dtype) / max(1, W - 1))
 
 
 _WSD_TYPES = ("linear", "cosine", "1-sqrt")
 
 
-class WSDSchedule(_HFSchedule, mirrors="transformers.optimization.get_wsd_schedule"):
+class WSDSchedule(_Warmup, mirrors="transformers.optimization.get_wsd_schedule"):
     """Warmup, stable, decay: transformers' ``"warmup_stable_decay"`` (``get_wsd_schedule``).
 
     With ``m = min_lr_ratio``, ``S = num_stable_steps`` (default ``T - W - num_decay_steps``):
@@ -505,8 +452,6 @@ class WSDSchedule(_HFSchedule, mirrors="transformers.optimization.get_wsd_schedu
     [0.0, 0.05, 0.1, 0.1, 0.1, 0.05, 0.029289, 0.013397, 0.0]
     """
 
-    lr: LR = leaf()
-    num_warmup_steps: int = static()
     num_decay_steps: int = static()
     num_training_steps: Any = static(default=None)
     num_stable_steps: Any = static(default=None)
@@ -515,10 +460,8 @@ class WSDSchedule(_HFSchedule, mirrors="transformers.optimization.get_wsd_schedu
     min_lr_ratio: float = leaf(default=0.0)
     num_cycles: float = leaf(default=0.5)
 
-
     def _validate(self):
         n = "WSDSchedule"
-        self._check_common("num_warmup_steps")
         self._set("num_decay_steps", _steps(n, "num_decay_steps", self.num_decay_steps))
         self._set("num_training_steps", _steps(n, "num_training_steps", self.num_training_steps, optional=True))
         self._set("num_stable_steps", _steps(n, "num_stable_steps", self.num_stable_steps, optional=True))
