@@ -26,6 +26,7 @@ import abc
 from typing import Any, ClassVar, NamedTuple
 
 import jax.numpy as jnp
+from jax import lax
 
 from ._checks import num_groups as _num_groups
 from ._numerics import Array, arr, as_step, float_dtype, int_dtype, map_steps
@@ -174,6 +175,19 @@ class StatefulSchedule(Value, abc.ABC):
     def num_groups(self) -> int | None:
         """Number of parameter groups (``None``: a single scalar LR)."""
         return _num_groups(*(getattr(self, n) for n in self._leaf_names))
+
+
+def scan_metrics(schedule: StatefulSchedule, metrics: Array) -> Array:
+    """The LR of ``schedule`` after ``k`` calls of ``update(state, value=metrics[k-1])``, ``k = 0 .. len(metrics)``,
+    stacked on a new first axis: one ``lax.scan``, traceable (jit it as a whole). Shared by ``jaxsched plot
+    --metrics`` and the parity runner."""
+    def body(state, m):
+        state = schedule.update(state, value=m)
+        return state, jnp.asarray(schedule(state))
+
+    state0 = schedule.init()
+    _, lrs = lax.scan(body, state0, metrics)
+    return jnp.concatenate([jnp.asarray(schedule(state0))[None], lrs])
 
 
 def refuse_stateful(owner: str, name: str, value: Any) -> None:

@@ -111,16 +111,10 @@ def metric_trajectory(schedule, metrics: Sequence[float]) -> np.ndarray:
     import jax
     import jax.numpy as jnp
 
-    def run(ms):
-        def body(state, m):
-            state = schedule.update(state, value=m)
-            return state, jnp.asarray(schedule(state))
+    from ._base import scan_metrics
 
-        state0 = schedule.init()
-        _, lrs = jax.lax.scan(body, state0, ms)
-        return jnp.concatenate([jnp.asarray(schedule(state0))[None], lrs])
-
-    out = np.asarray(jax.jit(run)(jnp.asarray(np.asarray(metrics, np.float64))), np.float64)
+    run = jax.jit(lambda ms: scan_metrics(schedule, ms))
+    out = np.asarray(run(jnp.asarray(np.asarray(metrics, np.float64))), np.float64)
     return out.reshape(len(metrics) + 1, -1)
 
 

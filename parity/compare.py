@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxsched
+from jaxsched._base import scan_metrics
 
 from .catalogue import Case, PlateauCase
 from .torch_ref import make_optimizer, torch_trajectory
@@ -169,17 +170,8 @@ def jaxsched_plateau(case: PlateauCase, precision: str) -> np.ndarray:
     with jax.enable_x64(precision == "float64"):
         p = jaxsched.ReduceLROnPlateau(case.lr, **case.kwargs)
         losses = jnp.asarray(np.asarray(case.losses), jnp.dtype(precision))
-
-        def run(losses):
-            def body(state, loss):
-                state = p.update(state, value=loss)
-                return state, jnp.asarray(p(state))
-
-            state0 = p.init()
-            _, lrs = jax.lax.scan(body, state0, losses)
-            return jnp.concatenate([jnp.asarray(p(state0))[None], lrs])
-
-        return _as2d(_check_dtype(jax.jit(run)(losses), precision, f"{case.name} LR"))
+        lrs = jax.jit(lambda ls: scan_metrics(p, ls))(losses)
+        return _as2d(_check_dtype(lrs, precision, f"{case.name} LR"))
 
 
 def optax_plateau(case: PlateauCase, precision: str) -> np.ndarray:
