@@ -12,6 +12,7 @@ Python session with ``import jax.numpy as jnp; from jaxsched import *``.
 from __future__ import annotations
 
 import dataclasses
+import doctest
 import functools
 import importlib
 import inspect
@@ -456,7 +457,7 @@ def examples():
         ("timm.MultiStepLRScheduler", tm.MultiStepLRScheduler(0.1, decay_t=[3, 8], decay_rate=0.5)),
         ("timm.WSDLRScheduler", tm.WSDLRScheduler(0.1, t_initial=20, decay_t=8, stable_fn="rsqrt", warmup_t=4)),
     ]
-    return out
+    return out + docstring_examples(jaxsched.Schedule, out)
 
 
 def stateful_examples():
@@ -467,7 +468,7 @@ def stateful_examples():
     js = jaxsched
     g2 = (0.1, 0.02)
     plateau = js.ReduceLROnPlateau(0.1, factor=0.5, patience=2, cooldown=1)
-    return [
+    out = [
         ("ReduceLROnPlateau", plateau),
         ("ReduceLROnPlateau-groups-max", js.ReduceLROnPlateau(g2, mode="max", factor=0.3, patience=1,
                                                               threshold_mode="abs", min_lr=(0.01, 0.001))),
@@ -480,6 +481,7 @@ def stateful_examples():
         ("timm.PlateauLRScheduler-groups", js.timm.PlateauLRScheduler(g2, decay_rate=0.5, patience_t=2, warmup_t=2,
                                                                       warmup_lr_init=1e-3, mode="min")),
     ]
+    return out + docstring_examples(jaxsched.StatefulSchedule, out)
 
 
 def stateful_metrics(n: int = 30):
@@ -503,6 +505,30 @@ def registered(kind: type) -> list[type]:
     """The concrete registered classes that are subclasses of ``kind`` (Schedule or StatefulSchedule)."""
     import_public_modules()
     return [c for c in REGISTRY.values() if issubclass(c, kind) and not inspect.isabstract(c)]
+
+
+def docstring_example(cls):
+    """The first instance of ``cls`` that the ``>>>`` lines of its docstring build (run in order), or None.
+
+    A registered class with no entry in :func:`examples` / :func:`stateful_examples` is checked through this
+    one, so a new schedule needs no edit here: its docstring example is its test example."""
+    namespace: dict = {}
+    for ex in doctest.DocTestParser().get_examples(inspect.getdoc(cls) or ""):
+        try:
+            exec(compile(ex.source, f"<{cls.__qualname__} docstring>", "exec"), namespace)  # noqa: S102
+        except Exception:  # noqa: BLE001 - a line that fails here fails the doctest too
+            return None
+        found = next((v for v in namespace.values() if type(v) is cls), None)
+        if found is not None:
+            return found
+    return None
+
+
+def docstring_examples(kind: type, have: list) -> list:
+    """``[(id, schedule)]`` from the docstrings of the registered ``kind`` classes that ``have`` lacks."""
+    covered = {type(s) for _, s in have}
+    found = [(c, docstring_example(c)) for c in registered(kind) if c not in covered]
+    return [(f"{c._name}-docstring", s) for c, s in found if s is not None]
 
 
 def missing_examples() -> dict[str, list[str]]:

@@ -64,7 +64,7 @@ def test_every_registered_step_schedule_has_an_example():
     classes = registered(jaxsched.Schedule)
     assert len(classes) >= 30  # torch's 15, HF transformers' 10, the adapters: the registry is really read
     missing = missing_examples().get("examples()", [])
-    assert not missing, f"add an example of each to tests/strategies.py examples(): {missing}"
+    assert not missing, f"give each a >>> docstring example (or an entry in strategies.examples()): {missing}"
     assert {type(s) for _, s in EXAMPLES} <= set(classes)
 
 

@@ -74,7 +74,7 @@ def test_every_registered_stateful_schedule_has_an_example():
     classes = registered(jaxsched.StatefulSchedule)
     assert len(classes) >= 4  # ReduceLROnPlateau, Running, GreedyLR, Accumulate: the registry is really read
     missing = missing_examples().get("stateful_examples()", [])
-    assert not missing, f"add an example of each to tests/strategies.py stateful_examples(): {missing}"
+    assert not missing, f"give each a >>> docstring example (or a strategies.stateful_examples() entry): {missing}"
     assert {type(s) for _, s in EXAMPLES} <= set(classes)
     assert {type(s) for _, s in EXAMPLES if s.num_groups} == {type(s) for _, s in EXAMPLES} - {
         jaxsched.optim.Accumulate}  # every class with parameter groups too (Accumulate groups as its plateau)
