@@ -12,6 +12,11 @@ A :class:`Schedule` answers, for torch's scheduler of the same name, the questio
   to this schedule at a milestone, where ``prev`` is the LR held just before it (needed only when the class sets
   ``_uses_prev``: MultiplicativeLR and SWALR continue from the held LR; the rest restart their closed form).
 
+Class attributes instead of type tests: ``_loops`` (why the closed form runs one loop iteration per step, or
+``None``) and ``_group_keys`` (fields torch keeps in the optimizer's param groups, which the members of a
+composite must agree on). Every hook is described, with worked examples, on the docs page "Writing a schedule"
+(``docs/writing-a-schedule.md``).
+
 A :class:`MultiplicativeSchedule` is one whose every step is ``lr *= factor``: it declares ``_factor(e, dtype)``
 and gets the closed form ``lr * factor(e)``; a ChainedScheduler of such members has a closed form too.
 
