@@ -304,7 +304,7 @@ def from_torch(scheduler: Any, *, running: bool = False) -> Any:
     optimizer's state restored too, as torch requires). It reads the scheduler's attributes, the
     optimizer's ``initial_lr`` and group keys, and the LR the optimizer holds now.
 
-    Typed by its input: pyright and mypy see ``(ReduceLROnPlateau, PlateauState)`` for torch's
+    Typed by its input: type checkers (pyright) see ``(ReduceLROnPlateau, PlateauState)`` for torch's
     ReduceLROnPlateau, ``(Running, RunningState)`` for ``running=True`` and a ``Schedule`` otherwise.
 
     Returns:
