@@ -31,11 +31,6 @@ def _check_members(owner: str, schedulers) -> tuple:
             )
         if not isinstance(s, Schedule):
             raise TypeError(f"{owner}: the scheduler at index {i} should be a jaxsched schedule, got {s!r}.")
-        if isinstance(s, _Composite):
-            raise ValueError(
-                f"{owner}: schedulers[{i}] is a {type(s).__name__}; jaxsched does not nest composite schedules "
-                f"(torch's nested SequentialLR is off by one step). Flatten them into one {owner}."
-            )
         s._check_in_composite(owner, i)
         if lr is None:
             lr = s._base
@@ -86,6 +81,12 @@ class _Composite(Schedule):
     @property
     def num_groups(self):
         return self._members[0].num_groups
+
+    def _check_in_composite(self, owner, index):
+        raise ValueError(
+            f"{owner}: schedulers[{index}] is a {type(self).__name__}; jaxsched does not nest composite schedules "
+            f"(torch's nested SequentialLR is off by one step). Flatten them into one {owner}."
+        )
 
     @property
     def _loops(self):
