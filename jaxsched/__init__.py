@@ -48,7 +48,8 @@ from ._value import REGISTRY as REGISTRY
 from ._value import Value as Value
 from ._value import from_config as from_config
 
-__version__ = "0.2.0.dev0"
+#: The package version: the one place it is written (pyproject.toml reads it from here).
+__version__ = "0.1.0"
 
 #: The step-schedule classes that mirror a torch scheduler, by torch's class name (ReduceLROnPlateau, which is
 #: metric-driven, is in CATALOGUE but not here).
