@@ -130,6 +130,7 @@ def test_a_missing_extra_is_named(monkeypatch):
                 getattr(jaxsched, module)
 
 
+@pytest.mark.slow  # a fresh interpreter importing jax, flax and orbax
 def test_submodules_are_attributes_imported_on_first_use():
     import subprocess
     import sys
