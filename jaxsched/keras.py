@@ -490,25 +490,32 @@ CLASSES: dict[str, type[_KerasSchedule]] = {
 class _BindAfterKerasLoads(importlib.abc.MetaPathFinder):
     """A one-shot import hook: when ``import keras`` completes, :func:`register_with_keras` runs, so that a
     process that imported jaxsched first (``import jaxsched`` sorts before ``import keras``) can load a saved
-    model without building a schedule first. It claims nothing: it finds Keras' spec the usual way and, when
-    Keras is a plain source (or compiled) package, executes it with a loader of the same class that binds
-    afterwards; anything else is left alone (a schedule built later binds anyway). It removes itself on first
-    use, and a failing bind never fails Keras' import."""
+    model without building a schedule first. It claims nothing: it asks the other finders for Keras' spec and,
+    when Keras is a plain source (or compiled) package, gives it a loader of the same class that binds after
+    executing Keras; anything else is left alone (a schedule built later binds anyway). It removes itself once
+    Keras has loaded (a bare ``importlib.util.find_spec("keras")`` availability probe leaves it in place), and a
+    failing bind never fails Keras' import."""
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != "keras":
             return None
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
+        spec = None
+        for finder in list(sys.meta_path):
+            if finder is not self and hasattr(finder, "find_spec"):
+                spec = finder.find_spec(fullname, path, target)
+                if spec is not None:
+                    break
         loader = getattr(spec, "loader", None)
         if spec is None or type(loader) not in (importlib.machinery.SourceFileLoader,
                                                  importlib.machinery.SourcelessFileLoader):
             return spec
+        hook = self
 
         class _ThenBind(type(loader)):  # type: ignore[misc]
             def exec_module(self, module):
                 super().exec_module(module)
+                if hook in sys.meta_path:
+                    sys.meta_path.remove(hook)
                 try:
                     register_with_keras()
                 except Exception:  # noqa: BLE001 - Keras loaded; a schedule built later binds or says why not

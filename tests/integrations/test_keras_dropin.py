@@ -105,11 +105,13 @@ def test_save_and_load_a_model(tmp_path):
 
 @pytest.mark.slow
 def test_a_fresh_process_that_imports_jaxsched_first_loads_the_model(tmp_path):
-    """``import jaxsched`` sorts before ``import keras``: the load must not need a schedule built first."""
+    """``import jaxsched`` sorts before ``import keras``: the load must not need a schedule built first (nor
+    be spoilt by an availability probe, ``find_spec('keras')``, as transformers makes)."""
     s = jk.CosineDecayRestarts(0.1, first_decay_steps=3)
     path = tmp_path / "m.keras"
     _trained_model(s).save(path)
-    code = ("import sys, jaxsched, keras; opt = keras.models.load_model(sys.argv[1]).optimizer; "
+    code = ("import importlib.util, sys, jaxsched; assert importlib.util.find_spec('keras'); import keras; "
+            "opt = keras.models.load_model(sys.argv[1]).optimizer; "
             "print(repr(opt._learning_rate)); print(float(opt.learning_rate))")
     out = subprocess.run([sys.executable, "-c", code, str(path)], env=ENV, timeout=300, capture_output=True,
                          text=True)
