@@ -131,11 +131,12 @@ def register_with_keras() -> dict[str, type]:
     """Make the ``jaxsched.keras`` classes Keras ``LearningRateSchedule`` subclasses and register them for
     Keras' loading; returns ``{registered name: class}`` (usable as ``custom_objects=``).
 
-    It runs by itself when ``jaxsched.keras`` is imported after Keras and whenever a ``jaxsched.keras`` schedule
-    is built in a process that has imported Keras, so ``keras.optimizers.SGD(learning_rate=CosineDecay(0.1,
-    100))`` needs nothing more. Call it yourself only to load a saved model in a process that imported jaxsched
-    before Keras and has built no ``jaxsched.keras`` schedule since. It never imports Keras: it raises when Keras
-    is not imported.
+    It runs by itself: when ``jaxsched.keras`` is imported after Keras, when Keras is imported after jaxsched (a
+    one-shot import hook, for Keras installed as a plain package), and whenever a ``jaxsched.keras`` schedule is
+    built in a process that has imported Keras. So ``keras.optimizers.SGD(learning_rate=CosineDecay(0.1, 100))``
+    and ``keras.models.load_model(path)`` need nothing more. Call it yourself only where the hook cannot apply
+    (Keras loaded from a zip or by a custom importer) before loading a saved model. It never imports Keras: it
+    raises when Keras is not imported.
     """
     global _BOUND
     keras = sys.modules.get("keras")
@@ -169,9 +170,9 @@ class _KerasEntryPoints:
         if step is _NO_STEP:
             raise TypeError(
                 f"{name}: called without a step. Keras calls a learning rate with the step only when it is a "
-                f"keras.optimizers.schedules.LearningRateSchedule; a jaxsched.keras schedule becomes one when it "
-                f"is built after `import keras`. This one was given to Keras before: call "
-                f"jaxsched.keras.register_with_keras() after `import keras`, or build the schedule after it."
+                f"keras.optimizers.schedules.LearningRateSchedule, which a jaxsched.keras schedule becomes once "
+                f"jaxsched has seen Keras imported; here it had not (Keras not a plain package, and the schedule "
+                f"built before `import keras`): call jaxsched.keras.register_with_keras() after `import keras`."
             )
         keras = sys.modules.get("keras")
         if keras is not None and isinstance(step, keras.Variable):  # the optimizer's iteration count
