@@ -22,7 +22,7 @@ def test_readme_has_examples():
 REPO = "https://github.com/jaxsched/jaxsched"
 ROOT = README.parent
 #: Folders of the repository that are not in the package: an example importing them runs only from a clone's root.
-LOCAL_PACKAGES = ("parity", "benchmarks", "tests", "docs")
+LOCAL_PACKAGES = ("parity", "benchmarks")
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
