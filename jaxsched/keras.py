@@ -34,8 +34,9 @@ In Keras, the classes drop in for Keras' own: ``keras.optimizers.SGD(learning_ra
 100))`` steps with the LR Keras' ``CosineDecay`` gives, in ``model.fit`` too, and a model saved to a ``.keras``
 file loads back with its schedule (registered with Keras as ``"jaxsched>keras.<Name>"``). Importing jaxsched never
 imports Keras: once Keras is imported, the classes become subclasses of Keras' ``LearningRateSchedule`` (see
-:func:`register_with_keras`). Tested on Keras' JAX backend (``tests/integrations/test_keras_dropin.py``); on
-the other backends the schedule still computes in JAX, which is untested there.
+:func:`register_with_keras`). Tested on Keras' JAX backend (``tests/integrations/test_keras_dropin.py``) and, for an
+optimizer step, on the torch backend (the LR is computed in JAX on the host and handed to Keras as a torch
+tensor); TensorFlow's graph mode cannot call JAX, so with that backend a schedule fails inside ``tf.function``.
 
 :func:`as_keras` goes the other way: any jaxsched schedule as a ``keras.optimizers.schedules.LearningRateSchedule``
 (``keras.optimizers.SGD(learning_rate=jaxsched.keras.as_keras(s))``), serialisable with Keras.
@@ -176,7 +177,11 @@ class _KerasEntryPoints:
             )
         keras = sys.modules.get("keras")
         if keras is not None and isinstance(step, keras.Variable):  # the optimizer's iteration count
-            step = jnp.asarray(keras.ops.convert_to_tensor(step))
+            if keras.backend.backend() == "jax":  # traced inside Keras' jitted train step
+                return super().__call__(jnp.asarray(keras.ops.convert_to_tensor(step)))  # type: ignore[misc]
+            # another backend (eager): compute in JAX on the host, hand Keras a tensor of its own backend
+            lr = super().__call__(np.asarray(keras.ops.convert_to_numpy(step)))  # type: ignore[misc]
+            return keras.ops.convert_to_tensor(np.asarray(lr))
         return super().__call__(step)  # type: ignore[misc]
 
     def get_config(self) -> dict:

@@ -121,6 +121,24 @@ def test_a_fresh_process_that_imports_jaxsched_first_loads_the_model(tmp_path):
     np.testing.assert_allclose(float(lr), float(s(2)), rtol=1e-6)
 
 
+@pytest.mark.slow
+def test_an_optimizer_on_the_torch_backend_applies_the_lr():
+    """Keras on torch (eager): the LR is computed in JAX on the host and given to Keras as a torch tensor."""
+    pytest.importorskip("torch")
+    code = ("import jaxsched, keras, numpy as np; assert keras.backend.backend() == 'torch'; "
+            "s = jaxsched.keras.CosineDecay(0.1, 10); opt = keras.optimizers.SGD(learning_rate=s); "
+            "v = keras.Variable(np.zeros(1, np.float32)); applied = []\n"
+            "for _ in range(4):\n"
+            "    b = float(v.numpy()[0]); opt.apply_gradients([(keras.ops.ones((1,)), v)]); "
+            "applied.append(b - float(v.numpy()[0]))\n"
+            "print(applied)")
+    out = subprocess.run([sys.executable, "-c", code], env={**ENV, "KERAS_BACKEND": "torch"}, timeout=300,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    theirs = keras.optimizers.schedules.CosineDecay(0.1, 10)
+    np.testing.assert_allclose(eval(out.stdout.strip()), [float(theirs(k)) for k in range(4)], rtol=1e-5)
+
+
 def test_it_stays_a_jaxsched_schedule():
     s = jk.CosineDecay(0.0, decay_steps=5, warmup_target=0.1, warmup_steps=2)
     assert isinstance(s, LRS) and isinstance(s, jaxsched.Schedule)
