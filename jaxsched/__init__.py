@@ -6,6 +6,8 @@ schedule as it stands. Metric-driven and running schedules are :class:`StatefulS
 stateful-schedule protocol (``init``, ``update(state, value=...)``, ``__call__(state)``).
 """
 
+from typing import TYPE_CHECKING
+
 from . import keras as keras
 from . import optim as optim
 from . import timm as timm
@@ -48,7 +50,30 @@ from ._value import REGISTRY as REGISTRY
 from ._value import Value as Value
 from ._value import from_config as from_config
 
-__version__ = "0.2.0.dev0"
+#: Submodules that need an extra (flax, orbax, matplotlib): imported on first access as ``jaxsched.<name>``,
+#: so that ``import jaxsched`` stays light; a missing extra is named in the error.
+_LAZY_SUBMODULES = ("checkpoint", "flax", "plot")
+
+if TYPE_CHECKING:  # type checkers see the attributes the module __getattr__ gives
+    from . import checkpoint as checkpoint
+    from . import flax as flax
+    from . import plot as plot
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")  # sets the attribute: called once per name
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))
+
+
+#: The package version: the one place it is written (pyproject.toml reads it from here).
+__version__ = "0.1.0"
 
 #: The step-schedule classes that mirror a torch scheduler, by torch's class name (ReduceLROnPlateau, which is
 #: metric-driven, is in CATALOGUE but not here).

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import difflib
 import inspect
+import textwrap
 from typing import Any
 
 from ._base import REGISTRY
@@ -26,7 +27,12 @@ _EXAMPLE = "'StepLR(0.1, step_size=30)'"
 
 
 class SpecError(ValueError):
-    """A schedule spec that cannot be parsed or constructed."""
+    """A schedule spec that cannot be parsed or constructed.
+
+    ``unknown_name`` is True when the message ends with the list of known schedules (a name not registered).
+    """
+
+    unknown_name: bool = False
 
 
 def known_names() -> list[str]:
@@ -34,8 +40,22 @@ def known_names() -> list[str]:
     return sorted(k for k, cls in REGISTRY.items() if not k.startswith("_") and not inspect.isabstract(cls))
 
 
-def _names() -> str:
-    return ", ".join(known_names())
+#: The groups of the name list in an "unknown schedule" error, by the start of the class's ``mirrors`` path.
+_GROUPS = (("torch", "torch."), ("transformers", "transformers."), ("keras", "keras."), ("timm", "timm."),
+           ("jaxsched", ""))
+
+
+def grouped_names(width: int = 100) -> str:
+    """The known names for a terminal: one indented, wrapped group per framework mirrored, each line starting
+    with a newline (the ``jaxsched plot`` error lists them so; 43 names on one line are not read)."""
+    groups: dict[str, list[str]] = {label: [] for label, _ in _GROUPS}
+    for name in known_names():
+        mirrors = REGISTRY[name]._mirrors or ""
+        label = next(lb for lb, prefix in _GROUPS if mirrors.startswith(prefix))
+        groups[label].append(name)
+    return "".join("\n" + textwrap.fill(", ".join(names), width, initial_indent=f"  {label}: ",
+                                         subsequent_indent="    ", break_on_hyphens=False)
+                   for label, names in groups.items() if names)
 
 
 def _echo(text: str, limit: int = _ECHO_CHARS) -> str:
@@ -55,8 +75,10 @@ def _suggest(name: str, choices: list[str]) -> str:
 
 
 def _unknown(name: str, where: str) -> SpecError:
-    return SpecError(f"{where}unknown schedule {_echo(name, 60)}.{_suggest(name, known_names())} "
-                     f"Known schedules: {_names()}.")
+    err = SpecError(f"{where}unknown schedule {_echo(name, 60)}.{_suggest(name, known_names())} "
+                    f"Known schedules: {', '.join(known_names())}.")
+    err.unknown_name = True
+    return err
 
 
 def parse_spec(text: str) -> Any:

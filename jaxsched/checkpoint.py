@@ -23,7 +23,13 @@ import json
 import os
 from typing import Any
 
-import orbax.checkpoint as ocp
+try:
+    import orbax.checkpoint as ocp
+except ModuleNotFoundError as err:  # the extra is missing: say which
+    if (err.name or "").split(".")[0] != "orbax":
+        raise
+    raise ModuleNotFoundError("jaxsched.checkpoint needs orbax-checkpoint: pip install 'jaxsched[flax]'",
+                              name=err.name) from None
 
 from . import Running
 from .optim import Accumulate

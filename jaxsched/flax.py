@@ -17,16 +17,23 @@ Importing this module needs ``flax`` (``pip install "jaxsched[flax]"``).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import jax
 import optax
-from flax.training import train_state
+
+try:
+    from flax.training import train_state
+except ModuleNotFoundError as err:  # the extra is missing: say which
+    if (err.name or "").split(".")[0] != "flax":
+        raise
+    raise ModuleNotFoundError("jaxsched.flax needs flax: pip install 'jaxsched[flax]'", name=err.name) from None
 
 from . import optim
 from ._inspect import get_lr
 
-__all__ = ["TrainState", "set_optimizer_lr"]
+__all__ = ["TrainState", "reads_a_metric", "set_optimizer_lr"]
 
 
 class TrainState(train_state.TrainState):
@@ -76,6 +83,14 @@ class TrainState(train_state.TrainState):
                 f"arguments; build it with jaxsched.optim.scheduled / optax.inject_hyperparams, or wrap it in "
                 f"optax.with_extra_args_support if it should ignore them."
             )
+        if "value" in extra and not reads_a_metric(self.opt_state):
+            warnings.warn(
+                "TrainState.apply_gradients: value= goes to tx.update, but nothing in tx reads a metric (its "
+                "state holds no ReduceLROnPlateau, GreedyLR, timm PlateauLRScheduler or "
+                "optax.contrib.reduce_on_plateau state), so the value is ignored. To cut the LR on a plateau, "
+                "build tx with jaxsched.optim.scheduled(optax.adam, jaxsched.ReduceLROnPlateau(lr)); if a "
+                "transformation of your own reads value=, filter this warning.",
+                UserWarning, stacklevel=2)
         owg = getattr(train_state, "OVERWRITE_WITH_GRADIENT", "_overwrite_with_gradient")
         with_owg = not isinstance(grads, jax.Array) and owg in grads
         grads_opt = grads["params"] if with_owg else grads
@@ -90,6 +105,35 @@ class TrainState(train_state.TrainState):
     def lr(self) -> jax.Array:
         """The LR the last update applied (``jaxsched.optim.get_lr(self.opt_state)``)."""
         return get_lr(self.opt_state)
+
+
+def reads_a_metric(opt_state: Any) -> bool:
+    """Whether an optimizer state holds the state of something that reads ``value=`` in ``update``.
+
+    The known readers: jaxsched's metric-driven schedules (ReduceLROnPlateau, ``optim.accumulate``,
+    ``transformers.GreedyLR``, ``timm.PlateauLRScheduler``) inside ``optax.inject_hyperparams`` /
+    :func:`jaxsched.optim.scheduled`, and ``optax.contrib.reduce_on_plateau``. A transformation of your own that
+    reads ``value=`` is not known here.
+    """
+    from . import timm as _timm
+    from ._plateau import PlateauState
+    from .transformers._greedy import GreedyLRState
+
+    kinds: tuple[type, ...] = (PlateauState, _timm.PlateauState, GreedyLRState)
+    contrib = getattr(optax, "contrib", None)
+    if contrib is not None and hasattr(contrib, "ReduceLROnPlateauState"):
+        kinds += (contrib.ReduceLROnPlateauState,)
+    found = False
+
+    def visit(x) -> bool:
+        nonlocal found
+        if isinstance(x, kinds):
+            found = True
+            return True
+        return False
+
+    jax.tree_util.tree_leaves(opt_state, is_leaf=visit)
+    return found
 
 
 def set_optimizer_lr(optimizer, lr, *, name: str = "learning_rate", group_names=None) -> None:

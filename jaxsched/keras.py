@@ -30,6 +30,14 @@ returns NaN). ``CosineDecayRestarts`` places each step in its cycle exactly, whe
 ``121 * first_decay_steps``: Keras gives ``alpha``, the bottom of the previous cycle; jaxsched the top of the new
 one); see :mod:`jaxsched._cycles`.
 
+In Keras, the classes drop in for Keras' own: ``keras.optimizers.SGD(learning_rate=jaxsched.keras.CosineDecay(0.1,
+100))`` steps with the LR Keras' ``CosineDecay`` gives, in ``model.fit`` too, and a model saved to a ``.keras``
+file loads back with its schedule (registered with Keras as ``"jaxsched>keras.<Name>"``). Importing jaxsched never
+imports Keras: once Keras is imported, the classes become subclasses of Keras' ``LearningRateSchedule`` (see
+:func:`register_with_keras`). Tested on Keras' JAX backend (``tests/integrations/test_keras_dropin.py``) and, for an
+optimizer step, on the torch backend (the LR is computed in JAX on the host and handed to Keras as a torch
+tensor); TensorFlow's graph mode cannot call JAX, so with that backend a schedule fails inside ``tf.function``.
+
 :func:`as_keras` goes the other way: any jaxsched schedule as a ``keras.optimizers.schedules.LearningRateSchedule``
 (``keras.optimizers.SGD(learning_rate=jaxsched.keras.as_keras(s))``), serialisable with Keras.
 """
@@ -37,6 +45,10 @@ one); see :mod:`jaxsched._cycles`.
 from __future__ import annotations
 
 import functools
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,7 +62,7 @@ from ._numerics import Array, arr, div, int_pow, is_concrete, mod
 from ._value import from_config, leaf, static
 
 __all__ = ["CLASSES", "CosineDecay", "CosineDecayRestarts", "ExponentialDecay", "InverseTimeDecay",
-           "PiecewiseConstantDecay", "PolynomialDecay", "as_keras"]
+           "PiecewiseConstantDecay", "PolynomialDecay", "as_keras", "register_with_keras"]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -89,7 +101,101 @@ def _t_mul(cls: str, name: str, value) -> float:
     return value
 
 
-class _KerasSchedule(Schedule):
+# ----------------------------------------------------------------------------------------------------------
+# the classes as Keras LearningRateSchedules, without jaxsched importing Keras
+#
+# Keras hands an optimizer's iteration count to a learning-rate object only when it is an instance of
+# ``keras.optimizers.schedules.LearningRateSchedule``; any other callable is called with no argument. So that
+# ``jaxsched.keras.CosineDecay`` drops in where Keras' class does, every class here derives (last in its bases)
+# from :class:`_LearningRateSchedule`, a plain class until Keras is imported, whose base then becomes Keras'
+# ``LearningRateSchedule`` (:func:`register_with_keras`). jaxsched never imports Keras itself: importing Keras
+# picks its backend from the environment, so an import from here could pick the wrong one, or fail (the default
+# backend is TensorFlow). Keras' base adds no state and no method that the classes do not define themselves
+# (``__call__``, ``get_config``, ``from_config``), so the swap changes ``isinstance`` and nothing else: the
+# classes stay the same objects, equal, hashable pytrees with the same registry names.
+
+
+class _Unbound:
+    """The base of :class:`_LearningRateSchedule` until Keras is imported (CPython swaps only between two plain
+    classes, not away from ``object``)."""
+
+
+class _LearningRateSchedule(_Unbound):
+    """Keras' ``LearningRateSchedule`` once :func:`register_with_keras` has run; an empty class before."""
+
+
+_NO_STEP: Any = object()
+_BOUND = False
+
+
+def register_with_keras() -> dict[str, type]:
+    """Make the ``jaxsched.keras`` classes Keras ``LearningRateSchedule`` subclasses and register them for
+    Keras' loading; returns ``{registered name: class}`` (usable as ``custom_objects=``).
+
+    It runs by itself: when ``jaxsched.keras`` is imported after Keras, when Keras is imported after jaxsched (a
+    one-shot import hook, for Keras installed as a plain package), and whenever a ``jaxsched.keras`` schedule is
+    built in a process that has imported Keras. So ``keras.optimizers.SGD(learning_rate=CosineDecay(0.1, 100))``
+    and ``keras.models.load_model(path)`` need nothing more. Call it yourself only where the hook cannot apply
+    (Keras loaded from a zip or by a custom importer) before loading a saved model. It never imports Keras: it
+    raises when Keras is not imported.
+    """
+    global _BOUND
+    keras = sys.modules.get("keras")
+    base = getattr(getattr(getattr(keras, "optimizers", None), "schedules", None), "LearningRateSchedule", None)
+    if keras is None or base is None:
+        raise RuntimeError("register_with_keras: Keras is not imported; run `import keras` first (jaxsched never "
+                           "imports Keras: Keras picks its backend when first imported).")
+    if not _BOUND:
+        _LearningRateSchedule.__bases__ = (base,)
+        for cls in CLASSES.values():
+            keras.saving.register_keras_serializable(package="jaxsched", name=cls._name)(cls)
+        _BOUND = True
+    return {keras.saving.get_registered_name(cls): cls for cls in CLASSES.values()}
+
+
+def _bind_if_keras_is_imported() -> None:
+    if not _BOUND and hasattr(sys.modules.get("keras"), "optimizers"):
+        register_with_keras()
+
+
+class _KerasEntryPoints:
+    """What Keras calls on a ``LearningRateSchedule``: ``schedule(iterations)``, ``get_config()``,
+    ``from_config(config)``; and the binding to Keras, checked at construction."""
+
+    def __post_init__(self) -> None:
+        _bind_if_keras_is_imported()
+        super().__post_init__()  # type: ignore[misc]
+
+    def __call__(self, step: Any = _NO_STEP) -> Array:
+        name = type(self).__name__
+        if step is _NO_STEP:
+            raise TypeError(
+                f"{name}: called without a step. Keras calls a learning rate with the step only when it is a "
+                f"keras.optimizers.schedules.LearningRateSchedule, which a jaxsched.keras schedule becomes once "
+                f"jaxsched has seen Keras imported; here it had not (Keras not a plain package, and the schedule "
+                f"built before `import keras`): call jaxsched.keras.register_with_keras() after `import keras`."
+            )
+        keras = sys.modules.get("keras")
+        if keras is not None and isinstance(step, keras.Variable):  # the optimizer's iteration count
+            if keras.backend.backend() == "jax":  # traced inside Keras' jitted train step
+                return super().__call__(jnp.asarray(keras.ops.convert_to_tensor(step)))  # type: ignore[misc]
+            # another backend (eager): compute in JAX on the host, hand Keras a tensor of its own backend
+            lr = super().__call__(np.asarray(keras.ops.convert_to_numpy(step)))  # type: ignore[misc]
+            return keras.ops.convert_to_tensor(np.asarray(lr))
+        return super().__call__(step)  # type: ignore[misc]
+
+    def get_config(self) -> dict:
+        """Keras' config: the constructor's keyword arguments (as Keras' own class gives them)."""
+        config: dict = self.to_config()["args"]  # type: ignore[attr-defined]
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> Any:
+        """The schedule from :meth:`get_config` output (what Keras calls when it loads a saved optimizer)."""
+        return cls(**config)
+
+
+class _KerasSchedule(_KerasEntryPoints, Schedule, _LearningRateSchedule):
     """Base of the Keras schedules: keyword arguments in the repr, no parameter groups."""
 
     _positional = None
@@ -387,6 +493,50 @@ CLASSES: dict[str, type[_KerasSchedule]] = {
     c.__name__: c for c in (ExponentialDecay, PiecewiseConstantDecay, PolynomialDecay, InverseTimeDecay,
                             CosineDecay, CosineDecayRestarts)
 }
+
+
+class _BindAfterKerasLoads(importlib.abc.MetaPathFinder):
+    """A one-shot import hook: when ``import keras`` completes, :func:`register_with_keras` runs, so that a
+    process that imported jaxsched first (``import jaxsched`` sorts before ``import keras``) can load a saved
+    model without building a schedule first. It claims nothing: it asks the other finders for Keras' spec and,
+    when Keras is a plain source (or compiled) package, gives it a loader of the same class that binds after
+    executing Keras; anything else is left alone (a schedule built later binds anyway). It removes itself once
+    Keras has loaded (a bare ``importlib.util.find_spec("keras")`` availability probe leaves it in place), and a
+    failing bind never fails Keras' import."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "keras":
+            return None
+        spec = None
+        for finder in list(sys.meta_path):
+            if finder is not self and hasattr(finder, "find_spec"):
+                spec = finder.find_spec(fullname, path, target)
+                if spec is not None:
+                    break
+        loader = getattr(spec, "loader", None)
+        if spec is None or type(loader) not in (importlib.machinery.SourceFileLoader,
+                                                 importlib.machinery.SourcelessFileLoader):
+            return spec
+        hook = self
+
+        class _ThenBind(type(loader)):  # type: ignore[misc]
+            def exec_module(self, module):
+                super().exec_module(module)
+                if hook in sys.meta_path:
+                    sys.meta_path.remove(hook)
+                try:
+                    register_with_keras()
+                except Exception:  # noqa: BLE001 - Keras loaded; a schedule built later binds or says why not
+                    pass
+
+        spec.loader = _ThenBind(fullname, loader.path)  # type: ignore[union-attr]
+        return spec
+
+
+if hasattr(sys.modules.get("keras"), "optimizers"):
+    register_with_keras()  # Keras imported before jaxsched: bind now
+elif "keras" not in sys.modules and importlib.util.find_spec("keras") is not None:
+    sys.meta_path.insert(0, _BindAfterKerasLoads())
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ._spec import SpecError, parse_spec
+from ._spec import SpecError, grouped_names, parse_spec
 
 #: Most optimizer updates one plot draws (a figure is about 800 pixels wide; this bounds memory and time).
 MAX_STEPS = 1_000_000
@@ -87,7 +87,10 @@ def load(specs: Sequence[str]) -> list:
         try:
             out.append(parse_spec(text))
         except SpecError as err:
-            raise PlotError(str(err)) from None
+            message = str(err)
+            if err.unknown_name:  # the names on indented lines, by framework, instead of one long line
+                message = message[:message.rindex("Known schedules:")] + "Known schedules:" + grouped_names()
+            raise PlotError(message) from None
     return out
 
 

@@ -218,12 +218,46 @@ def optax_summary(results: list[Result]) -> str:
     return ", ".join(parts)
 
 
+#: The optax verdict as the table shows it: short enough for one line in a nine-column table (the full words are
+#: in each case's section and explained above the table).
+TABLE_VERDICT = {"within target": "within target", "within target (float32 only)": "float32 only",
+                 "over target": "over target", "NaN": "NaN", "not expressible": "not expressible",
+                 "no construction": "none"}
+
+
+def intro() -> tuple[list[str], list[str]]:
+    """The report's opening: plain paragraphs, then how to read the optax columns (one item per mark)."""
+    head = [
+        "Each case runs a torch 2.13 scheduler, the same schedule in jaxsched under jit in float32 and in "
+        "float64, and, where optax's built-ins can express it, the optax construction an expert would write.",
+        "Each number is the largest difference from torch over the whole run, divided by the largest LR torch "
+        "reached (for momentum, by the largest momentum).",
+        f"A case passes when that is at most {TOLERANCE['float32']:g} in float32 and "
+        f"{TOLERANCE['float64']:g} in float64. optax is held to the same targets, and gets the step as an "
+        "int32, as its optimizers count.",
+    ]
+    reading = [
+        "≈ before an optax number: optax cannot express the case; the number is for the nearest construction, "
+        "and the result is 'not expressible'.",
+        "float32 only: within the float32 target, but with x64 on optax still computes in float32 (its int32 "
+        "step count makes e.g. exponential_decay return float32), so it misses the float64 target.",
+        "none: no optax construction for this case.",
+    ]
+    return head, reading
+
+
+def _nowrap(text: str) -> str:
+    """A Markdown table cell that does not break between its words."""
+    return text.replace(" ", "&nbsp;")
+
+
 _CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; font-size: 0.85em; }
 th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; }
 td.num { font-family: ui-monospace, monospace; white-space: nowrap; }
+td.verdict { white-space: nowrap; }
 .pass { color: #176317; font-weight: 600; }
 .FAIL, .known { color: #b00020; font-weight: 600; }
 .na { color: #777; }
@@ -268,21 +302,15 @@ def write(results: list[Result], reprs: dict, pngs: dict, out: Path, elapsed: fl
     env = environment()
     counts = summary_counts(results)
     ocounts = optax_summary(results)
-    head = ("torch 2.13 against jaxsched (jitted, float32 and float64) and the optax construction an expert "
-            "would write. Errors are max |x - torch| over the whole trajectory as a fraction of the largest "
-            f"torch LR (momentum: of the largest momentum). Targets: float32 <= {TOLERANCE['float32']:g}, "
-            f"float64 <= {TOLERANCE['float64']:g}, for jaxsched and optax alike. optax counts are int32 as in "
-            "optax's optimizers; '≈' marks a case optax cannot express (the nearest construction is measured, "
-            "and its verdict is 'not expressible'). 'within target (float32 only)': under x64, fed the int32 "
-            "count, the optax construction stays at float32 precision (e.g. exponential_decay returns float32 "
-            "for an int32 count).")
+    head, reading = intro()
     for name, png in pngs.items():
         (out / "plots" / f"{slug(name)}.png").write_bytes(png)
 
     # ---- HTML
     h = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
          "<title>jaxsched parity report</title>", f"<style>{_CSS}</style></head><body>",
-         "<h1>jaxsched parity report</h1>", f"<p>{html.escape(head)}</p>",
+         "<h1>jaxsched parity report</h1>", *(f"<p>{html.escape(t)}</p>" for t in head),
+         "<ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in reading) + "</ul>",
          f'<ul class="summary"><li><b>jaxsched: {html.escape(counts)}.</b></li>'
          f"<li><b>optax: {html.escape(ocounts)}.</b></li></ul>",
          f"<p>Run {html.escape(env)}; {elapsed:.0f} s.</p>",
@@ -293,7 +321,7 @@ def write(results: list[Result], reprs: dict, pngs: dict, out: Path, elapsed: fl
                  + "".join(f'<td class="num">{_cell(r, p, True)}</td>' for p in PRECISIONS)
                  + f'<td class="{_status_class(r)}">{_status_text(r)}</td>'
                  + "".join(f'<td class="num">{_optax_cell(r, p, True)}</td>' for p in PRECISIONS)
-                 + f'<td class="{_optax_class(r)}">{r.optax_verdict}</td></tr>')
+                 + f'<td class="{_optax_class(r)} verdict">{TABLE_VERDICT[r.optax_verdict]}</td></tr>')
     h.append("</tbody></table>")
     for r in results:
         h.append(f'<section id="{slug(r.name)}"><h2>{html.escape(r.name)}</h2>')
@@ -322,13 +350,15 @@ def write(results: list[Result], reprs: dict, pngs: dict, out: Path, elapsed: fl
     html_path.write_text("\n".join(h), encoding="utf-8")
 
     # ---- Markdown twin
-    m = ["# jaxsched parity report", "", head, "", f"- **jaxsched: {counts}.**", f"- **optax: {ocounts}.**", "",
+    m = ["# jaxsched parity report", "", *[x for t in head for x in (t, "")], *[f"- {t}" for t in reading], "",
+         f"- **jaxsched: {counts}.**", f"- **optax: {ocounts}.**", "",
          f"Run {env}; {elapsed:.0f} s.", "", '<a id="summary"></a>', "",
          "| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
     for r in results:
         m.append(f"| [{r.name}](#{slug(r.name)}) | {r.kind} | {r.steps} | "
                  + " | ".join(_cell(r, p, False) for p in PRECISIONS) + f" | {_status_text(r)} | "
-                 + " | ".join(_optax_cell(r, p, False) for p in PRECISIONS) + f" | {r.optax_verdict} |")
+                 + " | ".join(_nowrap(_optax_cell(r, p, False)) for p in PRECISIONS)
+                 + f" | {_nowrap(TABLE_VERDICT[r.optax_verdict])} |")
     for r in results:
         m += ["", f'<a id="{slug(r.name)}"></a>', "", f"## {r.name}", "", f"[↑ {_BACK}](#summary)", "", r.note, "",
               f"jaxsched: `{reprs[r.name]}`"]

@@ -41,6 +41,42 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"jaxsched {jaxsched.__version__}"
 
 
+def test_the_version_is_written_once():
+    """pyproject.toml takes the version from ``jaxsched.__version__`` (setuptools reads it), none of its own."""
+    import tomllib
+    import warnings
+
+    from setuptools.config.pyprojecttoml import read_configuration
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # setuptools' notes on its own beta features
+        expanded = read_configuration(ROOT / "pyproject.toml", expand=True)
+    assert expanded["project"]["version"] == jaxsched.__version__
+    assert re.fullmatch(r"\d+\.\d+\.\d+(\.dev\d+)?", jaxsched.__version__)
+
+
+def test_wheel_metadata(tmp_path):
+    """What PyPI shows: the version, Project-URLs, classifiers; the plot extra without tqdm (plot.py does not use
+    it). The metadata is prepared by setuptools as a wheel build would (about a second)."""
+    code = ("import sys; from setuptools import build_meta; "
+            "print(build_meta.prepare_metadata_for_build_wheel(sys.argv[1]))")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta = (tmp_path / proc.stdout.strip().splitlines()[-1] / "METADATA").read_text(encoding="utf-8")
+    fields = [line.split(": ", 1) for line in meta.split("\n\n", 1)[0].splitlines() if ": " in line]
+    assert ["Version", jaxsched.__version__] in fields
+    urls = dict(v.split(", ", 1) for k, v in fields if k == "Project-URL")
+    assert urls["Source"] == "https://github.com/jaxsched/jaxsched" and "Documentation" in urls
+    classifiers = [v for k, v in fields if k == "Classifier"]
+    assert "Programming Language :: Python :: 3.11" in classifiers and "Typing :: Typed" in classifiers
+    plot_extra = [v for k, v in fields if k == "Requires-Dist" and v.endswith('extra == "plot"')]
+    assert plot_extra == ['matplotlib>=3.9; extra == "plot"']
+    assert "tqdm" not in (ROOT / "jaxsched" / "plot.py").read_text(encoding="utf-8")
+
+
 def test_version_and_errors_from_the_installed_entry_point(tmp_path):
     """``python -m jaxsched`` (what the ``jaxsched`` script calls): version, and a bad --out as one line."""
     proc = subprocess.run([sys.executable, "-m", "jaxsched", "--version"], cwd=ROOT, capture_output=True,

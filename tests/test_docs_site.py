@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import html as html_lib
 import http.server
 import importlib
 import json
@@ -217,3 +218,29 @@ def test_the_probe_sees_a_broken_image(tmp_path):
     assert r["images"] == 1 and r["decoded"] == 0 and r["errors"]
     assert any("boom" in line for line in proc.stderr.splitlines() if ":CONSOLE" in line)
     assert any("missing.png" in f for f in _Handler.failures)
+
+
+def parameter_rows(html: str) -> dict[str, tuple[str, str]]:
+    """The first Parameters table of an API block: ``{name: (type, default)}`` as the reader sees them."""
+    table = html[html.index('<span class="doc-section-title">Parameters:</span>'):]
+    table = table[:table.index("</table>")]
+    rows = {}
+    for row in re.findall(r'<tr class="doc-section-item">(.*?)</tr>', table, re.S):
+        cells = [html_lib.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", c))).strip()
+                 for c in re.findall(r"<td>(.*?)</td>", row, re.S)]
+        name, typ, _desc, default = cells
+        rows[name] = (typ, default)
+    return rows
+
+
+def test_api_tables_show_the_declared_types_and_defaults():
+    """The Args table takes type and default from the ``leaf``/``static`` declarations (docs/griffe_fields.py)."""
+    site = built_site()
+    rows = parameter_rows((site / "schedules" / "torch" / "OneCycleLR" / "index.html").read_text("utf-8"))
+    assert rows["pct_start"] == ("float", "0.3")
+    assert rows["anneal_strategy"] == ("str", "'cos'")
+    assert rows["total_steps"] == ("int | None", "None")     # a default of None is a default, not "required"
+    assert rows["max_lr"] == ("LR", "required")
+    assert all(typ for typ, _ in rows.values()), rows
+    keras_rows = parameter_rows((site / "schedules" / "keras" / "CosineDecay" / "index.html").read_text("utf-8"))
+    assert keras_rows["decay_steps"] == ("int", "required") and keras_rows["alpha"] == ("float", "0.0")

@@ -85,6 +85,69 @@ def test_linen_train_state_still_replaces_fields():
         TrainState.create(apply_fn=None, params=jnp.ones(1), tx=plain).apply_gradients(grads=jnp.ones(1), value=1.0)
 
 
+def test_value_nothing_reads_is_warned_about():
+    """``value=`` with a plain ``optax.adam`` (extra arguments accepted, none read) would vanish silently."""
+    state = TrainState.create(apply_fn=None, params=jnp.ones(2), tx=optax.adam(0.1))
+    with pytest.warns(UserWarning, match=r"value= goes to tx.update, but nothing in tx reads a metric"):
+        state = state.apply_gradients(grads=jnp.ones(2), value=1.0)
+    assert int(state.step) == 1
+    # where a plateau reads it (jaxsched's, in a chain, or optax.contrib's), no warning
+    import warnings
+
+    import jaxsched.flax as jflax
+
+    plateau = jaxsched.ReduceLROnPlateau(0.1, patience=1)
+    readers = [optim.scheduled(optax.sgd, plateau),
+               optax.chain(optax.clip(1.0), optim.scheduled(optax.adam, plateau)),
+               optax.chain(optax.sgd(0.1), optax.contrib.reduce_on_plateau())]
+    for tx in readers:
+        st = TrainState.create(apply_fn=None, params=jnp.ones(2), tx=tx)
+        assert jflax.reads_a_metric(st.opt_state)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            st.apply_gradients(grads=jnp.ones(2), value=1.0)
+    assert not jflax.reads_a_metric(optim.scheduled(optax.sgd, jaxsched.StepLR(0.1, step_size=2)).init(jnp.ones(2)))
+
+
+def test_a_missing_extra_is_named(monkeypatch):
+    import importlib
+    import sys
+
+    for module, extra_name in [("flax", "jaxsched.flax needs flax: pip install 'jaxsched[flax]'"),
+                               ("checkpoint", "jaxsched.checkpoint needs orbax-checkpoint: pip install "
+                                              "'jaxsched[flax]'")]:
+        with monkeypatch.context() as m:
+            top = "flax" if module == "flax" else "orbax"
+            for name in [n for n in sys.modules if n == top or n.startswith(top + ".")] + [top]:
+                m.setitem(sys.modules, name, None)   # as if not installed
+            m.delitem(sys.modules, f"jaxsched.{module}", raising=False)
+            if module in vars(jaxsched):  # (getattr would import it: the attribute is lazy)
+                m.delattr(jaxsched, module)
+            with pytest.raises(ModuleNotFoundError) as err:
+                importlib.import_module(f"jaxsched.{module}")
+            assert str(err.value) == extra_name
+            with pytest.raises(ModuleNotFoundError, match=r"pip install 'jaxsched\[flax\]'"):
+                getattr(jaxsched, module)
+
+
+@pytest.mark.slow  # a fresh interpreter importing jax, flax and orbax
+def test_submodules_are_attributes_imported_on_first_use():
+    import subprocess
+    import sys
+
+    code = ("import sys, jaxsched; heavy = ('flax', 'orbax', 'matplotlib', 'keras', 'torch'); "
+            "assert not [m for m in heavy if m in sys.modules], [m for m in heavy if m in sys.modules]; "
+            "assert {'flax', 'checkpoint', 'plot'} <= set(dir(jaxsched)); "
+            "assert jaxsched.flax.TrainState and jaxsched.checkpoint.save and jaxsched.plot.load; "
+            "assert 'flax' in sys.modules and 'orbax' in sys.modules; "
+            "assert 'matplotlib' not in sys.modules  # jaxsched.plot imports it when it draws\n"
+            "try:\n    jaxsched.nope\nexcept AttributeError as e:\n    assert 'nope' in str(e)\n"
+            "else:\n    raise SystemExit('no AttributeError')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "JAX_PLATFORMS": "cpu"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 def _nnx_model():
     return nnx.Sequential(nnx.Linear(3, 8, rngs=nnx.Rngs(0)), nnx.relu, nnx.Linear(8, 1, rngs=nnx.Rngs(1)))
 

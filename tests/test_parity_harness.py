@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as html_lib
 import io
 import re
 import subprocess
@@ -135,7 +136,7 @@ def test_report_writes_html_and_markdown(tmp_path, monkeypatch, capsys):
     # the result column is labelled as jaxsched's; optax has its own verdict column
     assert "<th>jaxsched result</th>" in html and "<th>optax result</th>" in html and "<th>result</th>" not in html
     assert re.search(r"\| \[StepLR\]\(#steplr\) \| scheduler \| 12 \| [0-9.e-]+ \| [0-9.e-]+ \| pass \| "
-                     r"[0-9.e-]+ \| [0-9.e-]+ \| within target \(float32 only\) \|", md), md
+                     r"[0-9.e-]+ \| [0-9.e-]+ \| float32&nbsp;only \|", md), md
     assert re.search(r"\| \[PolynomialLR power 0\.9[^|]*\|.*\| pass \| NaN \| [^|]+ \| NaN \|", md), md
     # per-case verdicts in the Markdown twin too, and a way back to the table from every case
     assert md.count("jaxsched error: float32 ") == 3 and md.count("; **pass**") == 3
@@ -171,6 +172,35 @@ def test_optax_verdicts_and_summary():
     assert report.optax_summary(results) == ("2 of 7 cases within target, 1 within target in float32 only, "
                                              "1 over target, 1 NaN, 1 not expressible, "
                                              "1 without an optax construction")
+
+
+def test_report_table_stays_on_one_line_per_row_and_opens_plainly(tmp_path):
+    """The optax columns do not wrap (short verdicts, no breaks between words) and the opening is plain."""
+    nan = float("nan")
+    kinds = {"a": ({"float32": 1e-7, "float64": 1e-9}, True), "b": ({"float32": 0.9, "float64": 0.9}, False),
+             "c": ({"float32": nan, "float64": 0.0}, True), "d": ({}, True)}
+    results = []
+    for name, (optax_err, exact) in kinds.items():
+        r = compare.Result(name, "edge", 10, err={"float32": 0.0, "float64": 0.0}, mom_err={"float32": 1e-8},
+                           optax_err=optax_err, optax_mom_err={"float32": 1e-7} if optax_err else {},
+                           optax_exact=exact)
+        results.append(r)
+    html_path, md_path = report.write(results, {n: f"{n}()" for n in kinds}, {n: b"\x89PNG" for n in kinds},
+                                      tmp_path, 1.0)
+    md, html = md_path.read_text(encoding="utf-8"), html_path.read_text(encoding="utf-8")
+    rows = [ln for ln in md.splitlines() if ln.startswith("| [")]
+    assert len(rows) == 4
+    for row in rows:
+        optax_cells = [c.strip() for c in row.strip("|").split("|")][-3:]
+        assert all(" " not in c for c in optax_cells), optax_cells           # "&nbsp;": no break inside
+        assert len(optax_cells[-1].replace("&nbsp;", " ")) <= 15, optax_cells  # the verdict: one short line
+    assert [c.strip() for r in rows for c in r.strip("|").split("|")][-1] == "none"
+    assert "td.verdict { white-space: nowrap; }" in html and html.count('verdict">') == 4
+    head, reading = report.intro()
+    assert all(len(p.split()) <= 45 for p in head + reading), [len(p.split()) for p in head + reading]
+    first = html.split("<h1>jaxsched parity report</h1>", 1)[1].split("</p>", 1)[0]
+    assert html_lib.unescape(first.strip()) == f"<p>{head[0]}" and "(" not in head[0]
+    assert [ln[2:] for ln in md.splitlines() if ln.startswith("- ") and "**" not in ln] == reading
 
 
 @pytest.mark.parametrize("bad", ["file", "file/sub"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -76,10 +77,26 @@ def test_bad_spec_names_the_part_in_one_line(spec, must_name, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert must_name in err
-    assert err.startswith("jaxsched plot: error: ") and err.count("\n") == 1
+    first, *listing = err.splitlines()
+    assert err.startswith("jaxsched plot: error: ") and all(ln.startswith("  ") for ln in listing), err
     # the list of schedules only when the name is unknown
     assert ("Known schedules:" in err) == spec.startswith("Foo"), err
     assert not Path("never-written.png").exists()
+
+
+def test_an_unknown_name_gets_a_suggestion_and_the_names_wrapped_by_framework(capsys):
+    from jaxsched._spec import known_names
+
+    with pytest.raises(SystemExit):
+        jaxsched_main(["plot", "StepLr", "--out", "never-written.png"])
+    first, *listing = capsys.readouterr().err.splitlines()
+    assert "unknown schedule 'StepLr'. Did you mean 'StepLR'? Known schedules:" in first
+    assert [ln.split(":")[0] for ln in listing if not ln.startswith("    ")] == [
+        "  torch", "  transformers", "  keras", "  timm", "  jaxsched"]
+    assert len(listing) > 5 and max(len(ln) for ln in listing) <= 100
+    listed = re.findall(r"[\w.]+", " ".join(ln.split(":", 1)[-1] if not ln.startswith("    ") else ln
+                                             for ln in listing))
+    assert sorted(listed) == known_names()
 
 
 def test_past_the_end_of_onecycle_is_an_error(capsys):
