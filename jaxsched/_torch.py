@@ -245,8 +245,8 @@ def from_torch(scheduler, *, running: bool = False):
     older release computes another LR sequence for this scheduler it refuses, naming the release and the
     difference; a SequentialLR with a milestone at 0 under torch <= 2.12 is converted to
     ``SequentialLR(..., release=torch.__version__)``, which reproduces that release. Objects of torch 2.0 to
-    2.12 are converted; the per-release differences, measured, are in the torch releases page
-    (docs/torch-releases.md).
+    2.12 are converted; the per-release differences, measured, are on the
+    [torch releases](torch-releases.md) page of the documentation (docs/torch-releases.md).
 
     Raises:
       TorchReleaseError (a ValueError): the installed torch release gives this scheduler another LR sequence

@@ -60,6 +60,17 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
+#: The committed per-release table (``python -m parity releases``).
+RELEASES_TABLE = "parity/results/releases/releases.md"
+
+
+def torch_release() -> str:
+    """The installed torch release the report runs against (``2.13.0`` of ``2.13.0+cpu``)."""
+    import torch
+
+    return str(torch.__version__).split("+")[0]
+
+
 def environment() -> str:
     import jax
     import optax
@@ -268,7 +279,8 @@ def write(results: list[Result], reprs: dict, pngs: dict, out: Path, elapsed: fl
     env = environment()
     counts = summary_counts(results)
     ocounts = optax_summary(results)
-    head = ("torch 2.13 against jaxsched (jitted, float32 and float64) and the optax construction an expert "
+    head = (f"torch {torch_release()} (the installed release) against jaxsched (jitted, float32 and float64) and "
+            "the optax construction an expert "
             "would write. Errors are max |x - torch| over the whole trajectory as a fraction of the largest "
             f"torch LR (momentum: of the largest momentum). Targets: float32 <= {TOLERANCE['float32']:g}, "
             f"float64 <= {TOLERANCE['float64']:g}, for jaxsched and optax alike. optax counts are int32 as in "
@@ -276,6 +288,8 @@ def write(results: list[Result], reprs: dict, pngs: dict, out: Path, elapsed: fl
             "and its verdict is 'not expressible'). 'within target (float32 only)': under x64, fed the int32 "
             "count, the optax construction stays at float32 precision (e.g. exponential_decay returns float32 "
             "for an int32 count).")
+    releases = (f"jaxsched follows torch 2.13; for other torch releases (2.0 to 2.15), the table of what differs is "
+                f"made by `python -m parity releases` ({RELEASES_TABLE}, explained in docs/torch-releases.md).")
     for name, png in pngs.items():
         (out / "plots" / f"{slug(name)}.png").write_bytes(png)
 
@@ -285,7 +299,7 @@ def write(results: list[Result], reprs: dict, pngs: dict, out: Path, elapsed: fl
          "<h1>jaxsched parity report</h1>", f"<p>{html.escape(head)}</p>",
          f'<ul class="summary"><li><b>jaxsched: {html.escape(counts)}.</b></li>'
          f"<li><b>optax: {html.escape(ocounts)}.</b></li></ul>",
-         f"<p>Run {html.escape(env)}; {elapsed:.0f} s.</p>",
+         f"<p>Run {html.escape(env)}; {elapsed:.0f} s.</p>", f"<p>{html.escape(releases)}</p>",
          '<table id="summary"><thead><tr>' + "".join(f"<th>{c}</th>" for c in _COLUMNS) + "</tr></thead><tbody>"]
     for r in results:
         h.append(f'<tr><td><a href="#{slug(r.name)}">{html.escape(r.name)}</a></td><td>{r.kind}</td>'
@@ -323,7 +337,7 @@ def write(results: list[Result], reprs: dict, pngs: dict, out: Path, elapsed: fl
 
     # ---- Markdown twin
     m = ["# jaxsched parity report", "", head, "", f"- **jaxsched: {counts}.**", f"- **optax: {ocounts}.**", "",
-         f"Run {env}; {elapsed:.0f} s.", "", '<a id="summary"></a>', "",
+         f"Run {env}; {elapsed:.0f} s.", "", releases, "", '<a id="summary"></a>', "",
          "| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
     for r in results:
         m.append(f"| [{r.name}](#{slug(r.name)}) | {r.kind} | {r.steps} | "

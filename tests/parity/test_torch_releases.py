@@ -270,3 +270,14 @@ def test_release_of():
     assert _torch_releases.release_of(torch.__version__) >= (2, 13)
     with pytest.raises(ValueError, match=r"release_of: version must be a torch version such as '2\.12\.1'"):
         _torch_releases.release_of("nightly")
+
+
+def test_parity_report_names_the_torch_release_and_the_releases_table(tmp_path):
+    from parity import report
+
+    html_path, md_path = report.write([], {}, {}, tmp_path, 0.0)
+    version = torch.__version__.split("+")[0]
+    for text in (md_path.read_text(), html_path.read_text()):
+        assert f"torch {version} (the installed release) against jaxsched" in text
+        assert "python -m parity releases" in text and "parity/results/releases/releases.md" in text
+    assert (Path(__file__).parents[2] / report.RELEASES_TABLE).is_file()
