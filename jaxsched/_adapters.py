@@ -269,8 +269,8 @@ def _o1_closed_form(s: Schedule) -> bool:
         return s.step_independent
     if isinstance(s, ChainedScheduler):
         return s.closed_form
-    if isinstance(s, _Composite):
-        return all(_o1_closed_form(m) for m in s._members)
+    if isinstance(s, _Composite):  # SequentialLR(release <= 2.12) with a milestone at 0 loops over that stage
+        return getattr(s, "_legacy_stage", None) is None and all(_o1_closed_form(m) for m in s._members)
     if isinstance(s, _Wrapper):
         return _o1_closed_form(s._inner)
     if isinstance(s, LinearWarmup):

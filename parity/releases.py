@@ -248,6 +248,12 @@ CONFIGS: tuple[Config, ...] = (
             L.ExponentialLR(o, 0.9)], [0, 120])),
     Config("SequentialLR Linear(0.1, 5) + Multiplicative(0.98), [0]", lambda L, S, o: L.SequentialLR(
         o, [_lin(L, o, start_factor=0.1, total_iters=5), L.MultiplicativeLR(o, lambda e: 0.98)], [0])),
+    Config("SequentialLR Exp(0.9) + Const(0.5, 10), [0]", lambda L, S, o: L.SequentialLR(
+        o, [L.ExponentialLR(o, 0.9), L.ConstantLR(o, factor=0.5, total_iters=10)], [0])),
+    Config("SequentialLR Linear(0.1, 5) + Lambda(0.95**e), [0]", lambda L, S, o: L.SequentialLR(
+        o, [_lin(L, o, start_factor=0.1, total_iters=5), L.LambdaLR(o, lambda e: 0.95 ** e)], [0])),
+    Config("SequentialLR Const(0.5, 3) + MultiStep([0, 30, 60]), [0]", lambda L, S, o: L.SequentialLR(
+        o, [L.ConstantLR(o, factor=0.5, total_iters=3), L.MultiStepLR(o, [0, 30, 60])], [0])),
     Config("SequentialLR Linear(0.1, 5) + Multiplicative(0.98), [5]", lambda L, S, o: L.SequentialLR(
         o, [_lin(L, o, start_factor=0.1, total_iters=5), L.MultiplicativeLR(o, lambda e: 0.98)], [5])),
     Config("SequentialLR Cos(100) + SWALR(0.05, 10), [50]", lambda L, S, o: L.SequentialLR(

@@ -281,3 +281,19 @@ def test_parity_report_names_the_torch_release_and_the_releases_table(tmp_path):
         assert f"torch {version} (the installed release) against jaxsched" in text
         assert "python -m parity releases" in text and "parity/results/releases/releases.md" in text
     assert (Path(__file__).parents[2] / report.RELEASES_TABLE).is_file()
+
+
+def test_release_field_running_in_float32_follows_the_recursion():
+    """Running in float32 takes the closed form only when it is O(1); the legacy stage is a loop."""
+    from jaxsched._adapters import _o1_closed_form
+
+    _, jax_build = MILESTONE0["exponential"]
+    s = jax_build()
+    legacy = jaxsched.SequentialLR(list(s.schedulers), milestones=[0], release="2.12.1")
+    assert _o1_closed_form(s) and not _o1_closed_form(legacy)
+    r = jaxsched.Running(legacy)
+    st, got = r.init(), []
+    for _ in range(30):
+        got.append(float(r(st)))
+        st = r.update(st)
+    np.testing.assert_allclose(got, _values(legacy, 30), rtol=2e-6)
