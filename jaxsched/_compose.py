@@ -125,13 +125,10 @@ class SequentialLR(_Composite, mirrors="torch.optim.lr_scheduler.SequentialLR"):
 
     @classmethod
     def _from_counterpart(cls, obj, base):
-        """From torch's SequentialLR (``from_torch``): each member converted on the same initial LRs; with a
-        milestone at 0 under torch <= 2.12, that release's behaviour."""
+        """From torch's SequentialLR (``from_torch``): each member converted on the same initial LRs."""
         from ._torch import convert
-        from ._torch_releases import milestone0_release
 
-        return cls([convert(s, base) for s in obj._schedulers], milestones=list(obj._milestones),
-                   release=milestone0_release(obj))
+        return cls([convert(s, base) for s in obj._schedulers], milestones=list(obj._milestones))
 
     def _counterpart_args(self) -> dict:
         """torch's arguments (the parity harness): torch 2.13's SequentialLR has no ``release``."""

@@ -275,7 +275,8 @@ def from_torch(scheduler, *, running: bool = False):
             f"from_torch: scheduler.optimizer must be a torch optimizer (with param_groups), got "
             f"optimizer={scheduler.optimizer!r} for {type(scheduler).__name__}."
         )
-    _torch_releases.check(scheduler)  # the installed torch release computes jaxsched's sequence, or say why not
+    # the installed torch release computes jaxsched's sequence, or one that jaxsched offers (release=), or say why not
+    release = _torch_releases.check(scheduler)
     cls = counterpart_of(scheduler)
     if issubclass(cls, StatefulSchedule):  # the plateau: its hook gives the schedule and the state it is in
         return convert(scheduler, None)
@@ -290,6 +291,8 @@ def from_torch(scheduler, *, running: bool = False):
         )
     base = base_lrs(scheduler)
     schedule = convert(scheduler, base)
+    if release is not None:  # SequentialLR with a milestone at 0 under torch <= 2.12
+        schedule = dataclasses.replace(schedule, release=release)
     k = steps_taken(scheduler)
     now = np.asarray([float(g["lr"]) for g in scheduler.optimizer.param_groups], np.float64)
     if running:

@@ -27,8 +27,9 @@ DOCS = "the torch releases page of the docs (docs/torch-releases.md)"
 
 @dataclasses.dataclass(frozen=True)
 class Change:
-    """One change of torch's LR sequence: ``releases_before`` (up to ``last_old``) did ``old``; ``since`` on,
-    torch does what jaxsched does."""
+    """One change of torch's LR sequence. ``since``: the first release that does what jaxsched does (torch
+    2.13's semantics); ``what``: what the releases before it do; ``measured``: its size on an example, from
+    ``python -m parity releases`` (300 steps, float64, base LR 0.1)."""
 
     key: str
     scheduler: str
@@ -98,8 +99,13 @@ def _refuse(key: str, version: str, detail: str) -> TorchReleaseError:
     )
 
 
+#: The torch classes whose behaviour changed, named as torch names them (a subclass counts as its base).
+_KINDS = ("SequentialLR", "CosineAnnealingWarmRestarts", "SWALR", *INITIAL_FLAG_CLASSES, "LinearLR")
+
+
 def _class(obj) -> str:
-    return type(obj).__name__
+    """``obj``'s torch class name, or that of the first changed torch class it subclasses."""
+    return next((c.__name__ for c in type(obj).__mro__ if c.__name__ in _KINDS), type(obj).__name__)
 
 
 def _members(obj) -> list:
@@ -168,9 +174,11 @@ def anneal_strategy(sched) -> str:
     return kind
 
 
-def check(sched, version: str | None = None) -> None:
+def check(sched, version: str | None = None) -> str | None:
     """Raise :class:`TorchReleaseError` when torch ``version`` (default: the installed one) gives ``sched``
-    another LR sequence than jaxsched's conversion would, naming the release and the difference."""
+    another LR sequence than jaxsched's conversion would, naming the release and the difference. Returns the
+    release for a SequentialLR with a milestone at 0 under torch <= 2.12 (convert it with ``release=`` that
+    release), else None."""
     version = installed() if version is None else version
     rel = release_of(version)
     if rel < OLDEST:
@@ -178,17 +186,17 @@ def check(sched, version: str | None = None) -> None:
             f"from_torch: torch {version} is older than 2.0, the oldest release from_torch is checked against "
             f"(torch.__version__={version!r}); see {DOCS}.")
     if rel >= REFERENCE:
-        return
+        return None
     name = _class(sched)
     if name == "CosineAnnealingWarmRestarts" and rel < (2, 8) and sched.T_cur >= sched.T_i:
         raise _refuse("cawr_resume", version, f"this CosineAnnealingWarmRestarts holds T_cur={sched.T_cur} >= "
                       f"T_i={sched.T_i} (constructed with last_epoch >= T_0)")
     if name != "SequentialLR":
-        return
+        return None
     milestones = list(sched._milestones)
     members = [_class(s) for s in _members(sched)]
     problem = sequential_release_problem(members, milestones, version)
     if problem is None:
-        return
+        return milestone0_release(sched, version)
     key, reason = problem
     raise _refuse(key, version, f"this SequentialLR's {reason}")

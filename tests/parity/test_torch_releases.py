@@ -100,7 +100,8 @@ MILESTONE0 = {
 }
 
 
-@pytest.mark.parametrize("name", list(MILESTONE0))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.slow] if i >= 2 else [])
+                                  for i, n in enumerate(MILESTONE0)])
 def test_release_field_reproduces_2_12_milestone0(release_2_12, name):
     torch_build, jax_build = MILESTONE0[name]
     _, old = _run(torch_build, release_2_12.lr_scheduler)
@@ -297,3 +298,15 @@ def test_release_field_running_in_float32_follows_the_recursion():
         got.append(float(r(st)))
         st = r.update(st)
     np.testing.assert_allclose(got, _values(legacy, 30), rtol=2e-6)
+
+
+def test_release_module_imports_nothing_from_the_catalogue():
+    """``_torch_releases`` sits below the catalogue (``_compose`` imports it): it imports no jaxsched module."""
+    import ast
+
+    tree = ast.parse(Path(_torch_releases.__file__).read_text())
+    imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level > 0]
+    imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    imported += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 0]
+    assert not [m for m in imported if m.startswith("jaxsched")] and not [
+        n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level > 0], imported
