@@ -239,8 +239,12 @@ def parity_page(workdir: Path) -> tuple[str, dict[str, bytes]]:
         head += ["!!! note \"Partial build\"",
                  f"    This build ran only the cases matching `{only}` (`JAXSCHED_DOCS_PARITY_ONLY`); the full site "
                  "runs the whole catalogue.", ""]
-    head += ["Generated when this site was built, by `python -m parity report`: live torch 2.13 against jaxsched "
-             "under `jit` in float32 and float64, and optax's closest construction.", ""]
+    import torch
+
+    head += [f"Generated when this site was built, by `python -m parity report`: live torch "
+             f"{str(torch.__version__).split('+')[0]} against jaxsched under `jit` in float32 and float64, and "
+             "optax's closest construction. For the other torch releases, see [torch releases](torch-releases.md).",
+             ""]
     text = re.sub(r"^# .*\n", "", text, count=1)
     images = {f"parity/plots/{p.name}": p.read_bytes() for p in (workdir / "plots").glob("*.png")}
     return "\n".join(head) + text, images

@@ -45,6 +45,7 @@ from ._spec import SpecError as SpecError
 from ._spec import parse_spec as parse_spec
 from ._swa import SWALR as SWALR
 from ._torch import from_torch as from_torch
+from ._torch_releases import TorchReleaseError as TorchReleaseError
 from ._value import CATALOGUE as CATALOGUE
 from ._value import REGISTRY as REGISTRY
 from ._value import Value as Value
@@ -112,6 +113,7 @@ __all__ = [
     "SpecError",
     "StatefulSchedule",
     "StepLR",
+    "TorchReleaseError",
     "Value",
     "from_config",
     "from_keras",

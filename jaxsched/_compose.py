@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import jax.numpy as jnp
@@ -10,6 +11,7 @@ from jax import lax
 from ._base import Affine, MultiplicativeSchedule, Schedule, StatefulSchedule, leaf, static
 from ._checks import check_int
 from ._numerics import Array, arr, check_loop_step, int_dtype
+from ._torch_releases import change, legacy_milestone0, sequential_release_problem, step0_is_initial
 from ._value import _values_equal
 
 
@@ -58,6 +60,11 @@ def _check_members(owner: str, schedulers) -> tuple:
     return members
 
 
+def _torch_name(s: Schedule) -> str:
+    """The torch class a member mirrors (``"ExponentialLR"``), as the release table names them."""
+    return (type(s)._mirrors or "").rpartition(".")[2]
+
+
 def _select(index: Array, values: list[Array]) -> Array:
     out = values[-1]
     for i in reversed(range(len(values) - 1)):
@@ -104,6 +111,13 @@ class SequentialLR(_Composite, mirrors="torch.optim.lr_scheduler.SequentialLR"):
     Args:
       schedulers: the schedules, in order; those that take ``lr`` share it.
       milestones: the steps at which the next schedule starts (one fewer than ``schedulers``).
+      release: ``None`` (default) for torch 2.13's SequentialLR, or an older torch release (``"2.12.1"``)
+        whose SequentialLR to reproduce where it differs: with a milestone at 0, torch up to 2.12 keeps the
+        first schedule's initial LR (``start_factor * lr`` for a LinearLR warm-up) and runs the next
+        schedule's recursion from it, one step late, for that whole stage (docs/torch-releases.md). That
+        stage is then a loop per call, as ChainedScheduler's; use :class:`jaxsched.Running` in a training
+        step. A release whose other SequentialLR differences jaxsched does not reproduce (a MultiplicativeLR
+        member up to 2.7, an SWALR member up to 2.8) is refused.
 
     >>> import jaxsched
     >>> warmup = jaxsched.LinearLR(0.1, start_factor=0.1, total_iters=3)
@@ -115,6 +129,49 @@ class SequentialLR(_Composite, mirrors="torch.optim.lr_scheduler.SequentialLR"):
 
     schedulers: Sequence[Schedule] = leaf()
     milestones: Sequence[int] = static()
+    release: str | None = static(default=None)
+
+    def _counterpart_args(self) -> dict:
+        """torch's arguments (the parity harness): torch 2.13's SequentialLR has no ``release``."""
+        if self.release is not None:
+            raise ValueError(f"SequentialLR: release={self.release!r} has no torch 2.13 counterpart.")
+        return {"schedulers": self.schedulers, "milestones": self.milestones}
+
+    @property
+    def _legacy_stage(self) -> int | None:
+        """With ``release`` <= 2.12 and a milestone at 0: the stage run from the first schedule's initial LR."""
+        if self.release is None or not self.milestones or self.milestones[0] != 0:
+            return None
+        if not legacy_milestone0(self.release):
+            return None
+        return sum(1 for m in self.milestones if m == 0)
+
+    @property
+    def _loops(self):
+        if self._legacy_stage is not None:
+            return f"with release={self.release!r} and a milestone at 0 it replays the steps of that stage"
+        return super()._loops
+
+    def _legacy_affine(self, e, dtype):
+        """The ``e``-th step (``e >= 1``) of the legacy stage: the member's step at ``last_epoch = e - 1``."""
+        s = self.schedulers[self._legacy_stage or 0]
+        A, C = s._get_lr(jnp.maximum(e - 1, 1), dtype)
+        initial = step0_is_initial(_torch_name(s), str(self.release))
+        A0, C0 = s._get_initial_lr(dtype) if initial else s._get_lr(jnp.zeros_like(e), dtype)
+        A, C = jnp.asarray(A, dtype), jnp.asarray(C, dtype)
+        return Affine(jnp.where(e == 1, jnp.asarray(A0, dtype), A), jnp.where(e == 1, jnp.asarray(C0, dtype), C))
+
+    def _legacy_lr(self, e, dtype):
+        """The legacy stage's LR at ``e``: the first schedule's initial LR, then the member's recursion."""
+        b = arr(self._base, dtype)
+        A0, C0 = self.schedulers[0]._get_initial_lr(dtype)
+        lr0 = jnp.broadcast_to(A0 * b + C0, b.shape)
+
+        def body(i, lr):
+            A, C = self._legacy_affine(i, dtype)
+            return A * lr + C
+
+        return lax.fori_loop(jnp.ones((), e.dtype), e + 1, body, lr0)
 
     def _validate(self):
         members = _check_members("SequentialLR", self.schedulers)
@@ -130,6 +187,14 @@ class SequentialLR(_Composite, mirrors="torch.optim.lr_scheduler.SequentialLR"):
             )
         if any(b < a for a, b in zip(ms, ms[1:])):
             raise ValueError(f"SequentialLR: milestones must be sorted (non-decreasing), got milestones={list(ms)!r}.")
+        if self.release is not None:
+            if not isinstance(self.release, str) or not re.fullmatch(r"\d+\.\d+(\.\d+)?([+.-]\w+)*", self.release):
+                raise ValueError(f"SequentialLR: release must be a torch version such as '2.12.1', got "
+                                 f"release={self.release!r}.")
+            problem = sequential_release_problem([_torch_name(s) for s in members], ms, self.release)
+            if problem is not None:
+                raise ValueError(f"SequentialLR: release={self.release!r} cannot be reproduced: {problem[1]} "
+                                 f"({change(problem[0]).what}).")
         self._set("schedulers", members)
         self._set("milestones", ms)
 
@@ -148,9 +213,13 @@ class SequentialLR(_Composite, mirrors="torch.optim.lr_scheduler.SequentialLR"):
         """The LR at ``e``, using only the first ``stages`` schedules (all by default)."""
         n = len(self.schedulers) if stages is None else stages
         values = [self.schedulers[0]._get_closed_form_lr(e, dtype)]
+        legacy = self._legacy_stage
         for i, m in enumerate(self.milestones[: n - 1], start=1):
             s = self.schedulers[i]
             j = jnp.maximum(e - m, 0)
+            if i == legacy:  # torch <= 2.12: from the first schedule's initial LR, one step late
+                values.append(self._legacy_lr(e, dtype))
+                continue
             if m == 0:  # switched to at construction: a fresh start from the initial LR
                 values.append(s._get_closed_form_lr(e, dtype))
                 continue
@@ -166,6 +235,8 @@ class SequentialLR(_Composite, mirrors="torch.optim.lr_scheduler.SequentialLR"):
         for i, s in enumerate(self.schedulers):
             m = 0 if i == 0 else self.milestones[i - 1]
             A, C = s._get_lr(jnp.maximum(e - m, 1), dtype)
+            if i > 0 and i == self._legacy_stage:
+                A, C = self._legacy_affine(e, dtype)
             if i > 0 and m > 0:
                 A0, C0 = s._restart_affine(dtype)
                 at = e == m

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import jax.numpy as jnp
 import numpy as np
 
+from . import _torch_releases
 from ._adapters import Offset, Running, RunningState
 from ._base import Schedule, StatefulSchedule
 from ._compose import ChainedScheduler, SequentialLR
@@ -226,7 +227,7 @@ def onecycle_from(cls, sched):
     init = [g["initial_lr"] for g in groups]
     low = [g["min_lr"] for g in groups]
     kw: dict[str, Any] = dict(
-        max_lr=per_group(max_lr), total_steps=T, pct_start=pct, anneal_strategy=sched._anneal_func_type,
+        max_lr=per_group(max_lr), total_steps=T, pct_start=pct, anneal_strategy=_torch_releases.anneal_strategy(sched),
         cycle_momentum=bool(sched.cycle_momentum), div_factor=max_lr[0] / init[0],
         final_div_factor=init[0] / low[0], three_phase=len(sched._schedule_phases) == 3)
     if sched.cycle_momentum:
@@ -255,7 +256,8 @@ def swalr_from(cls, sched, base):
 def plateau_from(cls, sched):
     """ReduceLROnPlateau: the schedule on the LRs held now, and the state torch is in (``(plateau, state)``)."""
     lrs = group_values(sched, "lr")
-    min_lr = per_group(sched.min_lrs) if sched.default_min_lr is None else sched.default_min_lr
+    default = getattr(sched, "default_min_lr", None)  # torch <= 2.5 keeps only min_lrs
+    min_lr = per_group(sched.min_lrs) if default is None else default
     p = cls(lrs, mode=sched.mode, factor=sched.factor, patience=sched.patience, threshold=sched.threshold,
             threshold_mode=sched.threshold_mode, cooldown=sched.cooldown, min_lr=min_lr, eps=sched.eps)
     dtype, itype = float_dtype(), int_dtype()
@@ -318,7 +320,17 @@ def from_torch(scheduler: Any, *, running: bool = False) -> Any:
         the scheduler: torch's recursive schedulers (StepLR, ExponentialLR, ...) keep multiplying the
         edited LR, which no function of the step can know.
 
+    It reads ``torch.__version__``: jaxsched follows torch 2.13 (2.14 and 2.15 are the same), and where an
+    older release computes another LR sequence for this scheduler it refuses, naming the release and the
+    difference; a SequentialLR with a milestone at 0 under torch <= 2.12 is converted to
+    ``SequentialLR(..., release=torch.__version__)``, which reproduces that release. Objects of torch 2.0 to
+    2.12 are converted; the per-release differences, measured, are on the
+    [torch releases](torch-releases.md) page of the documentation (docs/torch-releases.md).
+
     Raises:
+      TorchReleaseError (a ValueError): the installed torch release gives this scheduler another LR sequence
+        than jaxsched (torch < 2.0; or, up to the release named, a MultiplicativeLR or SWALR member of a
+        SequentialLR after a milestone, a CosineAnnealingWarmRestarts constructed with last_epoch >= T_0).
       TypeError: a ``lr_lambda``/``scale_fn`` that JAX cannot trace (Python ``if`` on the step), or an
         unknown scheduler class.
       ValueError: the optimizer's LR is not what the schedule gives at step ``k`` (edited outside the
@@ -342,6 +354,8 @@ def from_torch(scheduler: Any, *, running: bool = False) -> Any:
             f"from_torch: scheduler.optimizer must be a torch optimizer (with param_groups), got "
             f"optimizer={scheduler.optimizer!r} for {type(scheduler).__name__}."
         )
+    # the installed torch release computes jaxsched's sequence, or one that jaxsched offers (release=), or say why not
+    release = _torch_releases.check(scheduler)
     cls = counterpart_of(scheduler)
     if issubclass(cls, StatefulSchedule):  # the plateau: its reader gives the schedule and the state it is in
         return convert(scheduler, None)
@@ -356,6 +370,8 @@ def from_torch(scheduler: Any, *, running: bool = False) -> Any:
         )
     base = base_lrs(scheduler)
     schedule = convert(scheduler, base)
+    if release is not None:  # SequentialLR with a milestone at 0 under torch <= 2.12
+        schedule = dataclasses.replace(schedule, release=release)
     k = steps_taken(scheduler)
     now = np.asarray([float(g["lr"]) for g in scheduler.optimizer.param_groups], np.float64)
     if running:

@@ -5,6 +5,8 @@ report: run the whole catalogue on torch, jaxsched (float32 and float64) and opt
 check:  one row per case with jaxsched's error in float32 and float64; exit status 1 on any failure
         (cases marked with a known issue are printed but do not fail the gate).
 list:   the cases (kind, steps, name).
+releases: jaxsched against older and newer torch releases' own scheduler files (fetched from PyPI and
+        cached; a release that cannot be fetched is skipped with the reason): DIR/releases.md and .json.
 """
 
 from __future__ import annotations
@@ -97,6 +99,12 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_releases(args) -> int:
+    from . import releases
+
+    return releases.run(args.torch, Path(args.out), Path(args.cache) if args.cache else None, only=args.only)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m parity", description=(__doc__ or "").splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -110,6 +118,13 @@ def main(argv=None) -> int:
     p = sub.add_parser("list", help="list the catalogue")
     p.add_argument("--only", help="only cases whose name contains this text")
     p.set_defaults(fn=cmd_list)
+    p = sub.add_parser("releases", help="jaxsched against each torch release's own lr_scheduler.py")
+    p.add_argument("--torch", nargs="+", metavar="VERSION", default=None,
+                   help="torch versions (default: 2.0.1 2.2.2 2.3.1 2.7.1 2.8.0 2.12.1 2.15.0)")
+    p.add_argument("--out", default="parity/results/releases", help="output folder (default: %(default)s)")
+    p.add_argument("--cache", help="cache folder for the releases' files (default: ~/.cache/jaxsched/torch-releases)")
+    p.add_argument("--only", help="only configurations whose name contains this text")
+    p.set_defaults(fn=cmd_releases)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
     try:

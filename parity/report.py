@@ -60,6 +60,17 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
+#: The committed per-release table (``python -m parity releases``).
+RELEASES_TABLE = "parity/results/releases/releases.md"
+
+
+def torch_release() -> str:
+    """The installed torch release the report runs against (``2.13.0`` of ``2.13.0+cpu``)."""
+    import torch
+
+    return str(torch.__version__).split("+")[0]
+
+
 def environment() -> str:
     import jax
     import optax
@@ -228,7 +239,8 @@ TABLE_VERDICT = {"within target": "within target", "within target (float32 only)
 def intro() -> tuple[list[str], list[str]]:
     """The report's opening: plain paragraphs, then how to read the optax columns (one item per mark)."""
     head = [
-        "Each case runs a torch 2.13 scheduler, the same schedule in jaxsched under jit in float32 and in "
+        f"torch {torch_release()} (the installed release) against jaxsched: each case runs a torch scheduler, "
+        "the same schedule in jaxsched under jit in float32 and in "
         "float64, and, where optax's built-ins can express it, the optax construction an expert would write.",
         "Each number is the largest difference from torch over the whole run, divided by the largest LR torch "
         "reached (for momentum, by the largest momentum).",
@@ -303,6 +315,8 @@ def write(results: list[Result], reprs: dict, pngs: dict, out: Path, elapsed: fl
     counts = summary_counts(results)
     ocounts = optax_summary(results)
     head, reading = intro()
+    releases = (f"jaxsched follows torch 2.13; for other torch releases (2.0 to 2.15), the table of what differs is "
+                f"made by `python -m parity releases` ({RELEASES_TABLE}, explained in docs/torch-releases.md).")
     for name, png in pngs.items():
         (out / "plots" / f"{slug(name)}.png").write_bytes(png)
 
@@ -313,7 +327,7 @@ def write(results: list[Result], reprs: dict, pngs: dict, out: Path, elapsed: fl
          "<ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in reading) + "</ul>",
          f'<ul class="summary"><li><b>jaxsched: {html.escape(counts)}.</b></li>'
          f"<li><b>optax: {html.escape(ocounts)}.</b></li></ul>",
-         f"<p>Run {html.escape(env)}; {elapsed:.0f} s.</p>",
+         f"<p>Run {html.escape(env)}; {elapsed:.0f} s.</p>", f"<p>{html.escape(releases)}</p>",
          '<table id="summary"><thead><tr>' + "".join(f"<th>{c}</th>" for c in _COLUMNS) + "</tr></thead><tbody>"]
     for r in results:
         h.append(f'<tr><td><a href="#{slug(r.name)}">{html.escape(r.name)}</a></td><td>{r.kind}</td>'
@@ -352,7 +366,7 @@ def write(results: list[Result], reprs: dict, pngs: dict, out: Path, elapsed: fl
     # ---- Markdown twin
     m = ["# jaxsched parity report", "", *[x for t in head for x in (t, "")], *[f"- {t}" for t in reading], "",
          f"- **jaxsched: {counts}.**", f"- **optax: {ocounts}.**", "",
-         f"Run {env}; {elapsed:.0f} s.", "", '<a id="summary"></a>', "",
+         f"Run {env}; {elapsed:.0f} s.", "", releases, "", '<a id="summary"></a>', "",
          "| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
     for r in results:
         m.append(f"| [{r.name}](#{slug(r.name)}) | {r.kind} | {r.steps} | "
