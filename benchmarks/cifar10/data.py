@@ -11,10 +11,10 @@ Accepted sources (``path`` may name any of them, or a folder that holds one):
 * the JPEG copy ``cifar10-jpeg.tar.gz`` (``train/<class>/NNNN.jpg``, ``test/<class>/NNNN.jpg``) or the
   folder it unpacks to.
 
-With ``path=None`` the places in :func:`search_paths` are tried in order (``$CIFAR10_DATA`` first; the
-current folder is not searched). Decoded arrays are cached under ``$JAXSCHED_CACHE`` (default
-``~/.cache/jaxsched``), keyed by the SHA-256 of the source's bytes (every file of a folder), so a changed
-source is decoded again.
+With ``path=None`` the places in :func:`search_paths` are tried in order (``$CIFAR10_DATA``, the
+repository's ``data/``, ``../shared/data``, the user's cache; never the current folder). Decoded arrays are
+cached under ``$JAXSCHED_CACHE`` (default ``~/.cache/jaxsched``), keyed by the SHA-256 of the source's
+bytes (every file of a folder), so a changed source is decoded again.
 
 Safety and wholeness:
 
@@ -63,19 +63,13 @@ def cache_dir() -> Path:
 
 
 def search_paths() -> list[Path]:
-    """The places ``load_cifar10(None)`` looks, in order. The current folder is deliberately not among them:
-    a ``./data`` planted where the command happens to run must not be picked up."""
+    """Where ``load_cifar10(None)`` looks, in order: ``$CIFAR10_DATA``, the repository's ``data/``, the
+    ``shared/data`` folder beside the repository, and ``data/`` in the user's cache. Never the current
+    folder (a ``./data`` planted where the command runs must not be picked up) nor any fixed machine path."""
     repo = Path(__file__).resolve().parents[2]
-    roots = []
-    if os.environ.get("CIFAR10_DATA"):
-        roots.append(Path(os.environ["CIFAR10_DATA"]))
-    roots += [repo / "data", repo.parent / "shared" / "data", Path.home() / "data",
-              Path.home() / ".cache" / "jaxsched" / "data", Path("/work/shared/data")]
-    out = []
-    for r in roots:
-        if r not in out:
-            out.append(r)
-    return out
+    roots = [Path(os.environ["CIFAR10_DATA"])] if os.environ.get("CIFAR10_DATA") else []
+    roots += [repo / "data", repo.parent / "shared" / "data", cache_dir() / "data"]
+    return list(dict.fromkeys(roots))
 
 
 def _open_tar(p: Path) -> tarfile.TarFile:
@@ -391,7 +385,6 @@ def load_cifar10(path=None, *, cache: bool = True, per_class: tuple[int, int] = 
     return arrays
 
 
-def source_description(path=None) -> str:
-    """A one-line name of the source ``load_cifar10(path)`` would read (for reports)."""
-    src, kind = find_source(path)
+def describe(src: Path, kind: str) -> str:
+    """A one-line name of a source found by :func:`find_source` (for reports)."""
     return f"{src.name} ({'JPEG copy' if kind.startswith('jpeg') else 'official python batches'})"

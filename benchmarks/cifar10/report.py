@@ -23,14 +23,13 @@ import numpy as np
 CLAIMS_TITLE = "## The article's claims against this run"
 #: claims are judged only for runs with at least this many test images and epochs
 MIN_JUDGED = (1000, 5)
-# Student's t, 97.5% quantile, by degrees of freedom (1..30); 1.96 beyond
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-         2.045, 2.042)
 
 
 def t975(df: int) -> float:
-    return _T975[df - 1] if 1 <= df <= len(_T975) else 1.96
+    """Student's t 97.5% quantile with ``df`` degrees of freedom (scipy)."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, df))
 
 
 def interval(values) -> tuple[float, float | None]:
