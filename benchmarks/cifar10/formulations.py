@@ -36,7 +36,7 @@ def _rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def measure(form: str, model_name: str, runs: int, devices: int, batch: int, limit_gb: float) -> None:
+def measure(form: str, model_name: str, runs: int, devices: int, batch: int, limit_gb: float, steps: int) -> None:
     """Child process: print one JSON line per phase, the last one complete."""
     import jax
     import jax.numpy as jnp
@@ -61,7 +61,7 @@ def measure(form: str, model_name: str, runs: int, devices: int, batch: int, lim
 
     threading.Thread(target=watch, daemon=True).start()
     preset = train.PRESETS["gpu" if model_name == "resnet18" else "cpu"]
-    model, tx = train.build_model(preset, dtype=jnp.float32), train.make_tx(preset)
+    model, tx = train.build_model(preset), train.make_tx(preset)  # bfloat16 on GPU/TPU, float32 on CPU
     mesh = Mesh(np.array(jax.devices()[:devices]), ("data",))
     step = train.make_step(model, tx, NamedSharding(mesh, P("data")) if devices > 1 else None)
     rng = np.random.default_rng(0)
@@ -112,15 +112,20 @@ def measure(form: str, model_name: str, runs: int, devices: int, batch: int, lim
         return  # one ResNet-18 step took 68 s on the loaded 2-core CPU (2026-12-03): compile figures only
     jax.block_until_ready(compiled(*args))
     t = time.perf_counter()
-    jax.block_until_ready(compiled(*args))
-    s = time.perf_counter() - t
-    emit(phase="done", run_s=round(s, 3), images_per_sec=round((1 if form in ("one", "eval") else runs) * batch / s, 1))
+    for _ in range(steps):
+        out = compiled(*args)
+    jax.block_until_ready(out)
+    s = (time.perf_counter() - t) / steps
+    emit(phase="done", step_s=round(s, 4), steps_timed=steps,
+         images_per_sec=round((1 if form in ("one", "eval") else runs) * batch / s, 1))
 
 
-def run_child(form, model, runs, devices, batch, timeout, limit_gb) -> dict:
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
+def run_child(form, model, runs, devices, batch, timeout, limit_gb, steps=1, cpu=True) -> dict:
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu") \
+        if cpu else dict(os.environ)
     cmd = [sys.executable, "-m", "benchmarks.cifar10.formulations", "--child", form, "--model", model, "--runs",
-           str(runs), "--devices", str(devices), "--batch", str(batch), "--limit-gb", str(limit_gb)]
+           str(runs), "--devices", str(devices), "--batch", str(batch), "--limit-gb", str(limit_gb),
+           "--steps", str(steps)]
     t = time.perf_counter()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
@@ -142,6 +147,35 @@ PLAN = [  # (form, model, runs, devices, batch, timeout factor)
     ("one", "resnet18", 1, 1, 128, 2), ("map", "resnet18", 0, 1, 128, 2), ("vmap", "resnet18", 0, 1, 128, 2),
     ("unrolled", "resnet18", 0, 1, 128, 1), ("vmap", "resnet18", 0, 4, 128, 2), ("one", "resnet18", 1, 4, 128, 2),
 ]
+
+
+def device_check(out: Path, budget_s: float = 450.0) -> dict:
+    """On one GPU/TPU, within ``budget_s``: each formulation of 6 ResNet-18 runs at the gpu preset's batch
+    (compile seconds, flops, images/s over 20 steps), then one epoch of the gpu preset through the command
+    (compile seconds, images/s, test accuracy); unrolled last, with whatever time is left."""
+    import jax
+
+    t0 = time.perf_counter()
+    left = lambda: int(budget_s - (time.perf_counter() - t0))  # noqa: E731
+    res = {"date": time.strftime("%Y-%m-%d"), "device": f"{jax.devices()[0].device_kind} x{jax.device_count()}",
+           "backend": jax.default_backend(), "records": []}
+    for form, runs, limit in (("one", 1, 90), ("vmap", 6, 120), ("map", 6, 120)):
+        res["records"].append(run_child(form, "resnet18", runs, 1, 128, min(limit, left()), 100.0, 20, cpu=False))
+    epoch_out = out.parent / "gpu-1epoch"
+    cmd = [sys.executable, "-m", "benchmarks.cifar10", "--preset", "gpu", "--epochs", "1", "--schedules", "OneCycleLR",
+           "--out", str(epoch_out), "--no-progress"]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=max(1, min(180, left())))
+        rec = json.loads((epoch_out / "OneCycleLR.jsonl").read_text().splitlines()[-1]) if p.returncode == 0 else \
+            {"note": f"exit {p.returncode}: {p.stderr.strip()[-300:]}"}
+    except subprocess.TimeoutExpired:
+        rec = {"note": "one epoch did not finish in the time left"}
+    res["one_epoch"] = rec
+    if left() > 30:
+        res["records"].append(run_child("unrolled", "resnet18", 6, 1, 128, left() - 10, 100.0, 20, cpu=False))
+    res["seconds"] = round(time.perf_counter() - t0, 1)
+    out.write_text(json.dumps(res, indent=1) + "\n")
+    return res
 
 
 def estimate(results: Path) -> str:
@@ -188,13 +222,21 @@ def main(argv=None) -> int:
                                                 "<backend>-<date>.json)")
     ap.add_argument("--estimate", action="store_true", help="print the per-preset estimate from --results")
     ap.add_argument("--results", default=str(RESULTS / "cifar10-formulations-cpu-2026-12-03.json"))
+    ap.add_argument("--device-check", action="store_true",
+                    help="on a GPU/TPU: the one prepared check (about 7 minutes), results to --out")
+    ap.add_argument("--steps", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--model", default="resnet18", help=argparse.SUPPRESS)
     ap.add_argument("--devices", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=128, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        measure(args.child, args.model, args.runs, args.devices, args.batch, args.limit_gb)
+        measure(args.child, args.model, args.runs, args.devices, args.batch, args.limit_gb, args.steps)
+        return 0
+    if args.device_check:
+        out = Path(args.out or "cifar10-device-check.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        print(json.dumps(device_check(out), indent=1))
         return 0
     if args.estimate:
         print(estimate(Path(args.results)))

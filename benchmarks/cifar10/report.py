@@ -1,15 +1,11 @@
-"""Summary table, article-claims check and plots from a results folder's per-epoch JSONL files.
+"""Summary table, the article's claims and plots from a results folder's per-epoch JSONL files.
 
-Metrics (per schedule): final and best test accuracy; epochs and seconds (training plus evaluation,
-compilation excluded) until the test accuracy first reaches 90% and 95% of the best *final* test accuracy
-of all schedules in the folder; stability, the standard deviation of the test accuracy over the last 10% of
-the epochs (at least the last 3, so that short runs have a number); median training images per second.
-
-Seeds: every metric is computed per run (schedule, seed) and reported as the mean over seeds with a 95%
-interval (Student's t over the seeds; with one seed, the final accuracy's interval is the binomial one of
-the test set). The article's claims are judged only where the interval of the relevant paired difference
-excludes the claim's threshold; otherwise they are "not resolved at this scale", with the effect size.
-Runs below :data:`MIN_JUDGED` (test images, epochs) are not judged at all (the smoke preset).
+Per schedule: final and best test accuracy; epochs and seconds (compilation excluded) until the test
+accuracy first reaches 90%/95% of the best final accuracy of all schedules; stability (std of the test
+accuracy over the last 10% of epochs, at least 3); median training images/s. With several seeds every
+metric is a mean with a 95% Student's t interval (one seed: the test set's binomial interval of the final
+accuracy), and a claim is judged only where the interval of its paired per-seed difference excludes the
+threshold ("not resolved at this scale" otherwise); runs below :data:`MIN_JUDGED` are not judged.
 """
 
 from __future__ import annotations

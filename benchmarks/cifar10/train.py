@@ -1,13 +1,10 @@
 """Presets, schedules, the training step and epoch, verified checkpoints and the run loop.
 
-Every run (schedule, seed) trains in the same compiled program, one run at a time: a program is compiled
-once per run shape and reused for every schedule and seed. The LR and momentum of every step are computed
-on the host from the jaxsched schedule and passed in as arrays (``optax.inject_hyperparams``), so one
-program serves every schedule; the optimizer is torch's ``SGD(momentum=0.9, weight_decay=5e-4)``.
-
-* Per-step schedules (OneCycleLR, CyclicLR, or a spec prefixed ``step:``): step ``t`` uses ``s(t)``.
-* Per-epoch schedules (the rest, or ``epoch:``): epoch ``e`` (0-based) uses ``s(e)``.
-* ReduceLROnPlateau: stepped once per epoch on the test loss, on the host.
+Runs (schedule, seed) train one at a time in one compiled program, compiled once per run shape. The LR and
+momentum of every step come from the jaxsched schedule on the host, as arrays (``optax.inject_hyperparams``);
+the optimizer is torch's ``SGD(momentum=0.9, weight_decay=5e-4)``. Per-step schedules (OneCycleLR, CyclicLR,
+``step:``) use ``s(t)`` at step ``t``, per-epoch ones ``s(e)`` in epoch ``e``; ReduceLROnPlateau is stepped
+on the host once per epoch on the test loss.
 """
 
 from __future__ import annotations
@@ -112,8 +109,7 @@ class Plan:
     kind: str
     schedule: Any
 
-    def slug(self) -> str:
-        """The file name of this plan's log and checkpoint (a hash keeps long or odd labels apart)."""
+    def slug(self) -> str:  # file name of the log and checkpoint; a hash keeps long or odd labels apart
         keep = "".join(c if c.isalnum() or c in "._=-" else "_" for c in self.label).strip("_")
         if keep == self.label and 0 < len(keep) <= 80:
             return keep
@@ -177,11 +173,11 @@ def parse_schedule(text: str, epochs: int, steps_per_epoch: int, lr: float = 0.1
                 kw.value = ast.Name(auto[kw.arg])
     if name == "ReduceLROnPlateau" and not call.args and "lr" not in [k.arg for k in call.keywords]:
         call.args = [ast.Constant(lr)]  # the preset's LR, as the article's ReduceLROnPlateau
-    filled = ast.unparse(call)
-    for key, v in values.items():  # whole-word placeholders only
-        filled = ast.unparse(_Fill(key, v).visit(ast.parse(filled, mode="eval")))
+    fill = type("Fill", (ast.NodeTransformer,), {"visit_Name": lambda _, n: ast.copy_location(  # whole names only
+        ast.Constant(values[n.id]), n) if n.id in values else n})
+    call = fill().visit(call)
     try:
-        sched = jaxsched.parse_spec(filled)
+        sched = jaxsched.parse_spec(ast.unparse(call))
     except ValueError as e:
         raise ValueError(f"--schedules entry {label!r}: {e}") from None
     if name == "ReduceLROnPlateau":
@@ -190,14 +186,6 @@ def parse_schedule(text: str, epochs: int, steps_per_epoch: int, lr: float = 0.1
         raise ValueError(f"--schedules entry {label!r} has {sched.num_groups} parameter groups; one is trained.")
     check_length(label, kind, sched, epochs, steps_per_epoch)
     return Plan(label, kind, sched)
-
-
-class _Fill(ast.NodeTransformer):
-    def __init__(self, key, value):
-        self.key, self.value = key, value
-
-    def visit_Name(self, node):
-        return ast.copy_location(ast.Constant(self.value), node) if node.id == self.key else node
 
 
 def check_length(label: str, kind: str, sched, epochs: int, steps_per_epoch: int) -> None:
