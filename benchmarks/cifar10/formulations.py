@@ -52,11 +52,13 @@ def measure(form: str, model_name: str, runs: int, devices: int, batch: int, lim
         rec.update(kw, peak_rss_gb=round(_rss_gb(), 2))
         print(json.dumps(rec), flush=True)
 
-    def watch():  # end the process before it takes the machine's memory
-        while True:
+    def watch():  # end the process before it takes the machine's memory; report the peak every 10 s
+        for i in range(10**9):
             if _rss_gb() > limit_gb:
                 emit(stopped=f"peak resident memory passed {limit_gb} GB")
                 os._exit(3)
+            if i % 50 == 49:
+                emit(alive_s=round(i * 0.2))
             time.sleep(0.2)
 
     threading.Thread(target=watch, daemon=True).start()
@@ -78,10 +80,13 @@ def measure(form: str, model_name: str, runs: int, devices: int, batch: int, lim
     def stacked(tree):
         return jax.tree.map(lambda a: jnp.stack([a] * runs), tree)
 
-    if form == "eval":
-        x = jnp.zeros((batch, 32, 32, 3), jnp.float32)
-        fn, args = jax.jit(lambda v, x: model.apply(v, x, train=False)), (
-            {k: state[k] for k in ("params", "batch_stats")}, x)
+    if form in ("eval", "vmap-eval"):  # the forward pass; vmap-eval: R runs under vmap, the batch sharded
+        x = jax.device_put(jnp.zeros((batch, 32, 32, 3), jnp.float32), NamedSharding(mesh, P("data")))
+        v = {k: state[k] for k in ("params", "batch_stats")}
+        fn, args = jax.jit(lambda v, x: model.apply(v, x, train=False)), (v, x)
+        if form == "vmap-eval":
+            fn, args = jax.jit(jax.vmap(lambda v, x: model.apply(v, x, train=False), in_axes=(0, None))), (
+                stacked(v), x)
     elif form == "one":
         fn, args = jax.jit(step), (state, x_tr, y_tr, inputs(()))
     elif form == "vmap":
@@ -108,19 +113,22 @@ def measure(form: str, model_name: str, runs: int, devices: int, batch: int, lim
          bytes_accessed=cost.get("bytes accessed"),
          temp_gb=round(getattr(mem, "temp_size_in_bytes", 0) / 2**30, 3),
          argument_gb=round(getattr(mem, "argument_size_in_bytes", 0) / 2**30, 3))
-    if model_name == "resnet18" and jax.default_backend() == "cpu":
+    if model_name == "resnet18" and jax.default_backend() == "cpu" and steps < 1:
         return  # one ResNet-18 step took 68 s on the loaded 2-core CPU (2026-12-03): compile figures only
-    jax.block_until_ready(compiled(*args))
     t = time.perf_counter()
-    for _ in range(steps):
+    out = compiled(*args)
+    jax.block_until_ready(out)
+    emit(phase="executed", first_run_s=round(time.perf_counter() - t, 2))
+    t, n = time.perf_counter(), max(steps, 1)
+    for _ in range(n):
         out = compiled(*args)
     jax.block_until_ready(out)
-    s = (time.perf_counter() - t) / steps
-    emit(phase="done", step_s=round(s, 4), steps_timed=steps,
+    s = (time.perf_counter() - t) / n
+    emit(phase="done", step_s=round(s, 4), steps_timed=n,
          images_per_sec=round((1 if form in ("one", "eval") else runs) * batch / s, 1))
 
 
-def run_child(form, model, runs, devices, batch, timeout, limit_gb, steps=1, cpu=True) -> dict:
+def run_child(form, model, runs, devices, batch, timeout, limit_gb, steps=0, cpu=True) -> dict:
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu") \
         if cpu else dict(os.environ)
     cmd = [sys.executable, "-m", "benchmarks.cifar10.formulations", "--child", form, "--model", model, "--runs",
@@ -189,26 +197,28 @@ def estimate(results: Path) -> str:
         return next((r for r in recs if r["form"] == form and r["model"] == model and r["devices"] == devices
                      and r.get("flops")), None)
 
-    lines = [f"Estimate from {results.name} ({data['date']}, {data['machine']}): flops and bytes are XLA:CPU's "
-             "cost_analysis() of the float32 programs (bf16 has the same flops and at most these bytes); the roofline "
-             "time max(flops/peak, bytes/bandwidth) is a lower bound, not a measurement; one run per program, "
-             "one compile per run shape."]
+    names = " | ".join(f"roofline {a}, 6 schedules" for a in ACCELERATORS)
+    lines = [f"| preset | model | compile here (s) | TFLOP / epoch | GB / epoch | {names} |",
+             "|---|---|---:|---:|---:|" + "---:|" * len(ACCELERATORS)]
     for name, p in train.PRESETS.items():
         step, ev = find("one", p.model), find("eval", p.model)
         if step is None or ev is None:
-            lines.append(f"{name}: not measured (run the measurement first)")
+            lines.append(f"| {name} | {p.model} | not measured | | | |")
             continue
-        n_train = 10 * (p.train_per_class or 5000)
-        n_test = 10 * (p.test_per_class or 1000)
-        scale = p.batch_size / step["batch"]
-        flops = n_train // p.batch_size * step["flops"] * scale + n_test / ev["batch"] * ev["flops"]
-        byts = n_train // p.batch_size * step["bytes_accessed"] * scale + n_test / ev["batch"] * ev["bytes_accessed"]
-        runs = 6 * p.epochs
-        roof = ", ".join(f"{a} {max(flops / f, byts / b) * runs / 60:.2f} min for 6 schedules x {p.epochs} epochs "
-                         f"({f / 1e12:.0f} TFLOP/s bf16, {b / 1e12:.2f} TB/s)" for a, (f, b) in ACCELERATORS.items())
-        lines.append(f"{name} ({p.model}): compile {step['compile_s'] + ev['compile_s']:.0f} s here (step + "
-                     f"forward); per epoch {flops / 1e12:.2f} TFLOP, {byts / 1e9:.1f} GB accessed; roofline: {roof}"
-                     + (f" ({p.widths} widths: the measured small model has (32, 64, 128))" if p.widths else ""))
+        n_train, n_test = 10 * (p.train_per_class or 5000), 10 * (p.test_per_class or 1000)
+        steps, evals = n_train // p.batch_size * p.batch_size / step["batch"], n_test / ev["batch"]
+        flops = steps * step["flops"] + evals * ev["flops"]
+        byts = steps * step["bytes_accessed"] + evals * ev["bytes_accessed"]
+        roof = " | ".join(f"{max(flops / f, byts / b) * 6 * p.epochs / 60:.2f} min" for f, b in ACCELERATORS.values())
+        lines.append(f"| {name}{' *' if p.widths else ''} | {p.model} | {step['compile_s'] + ev['compile_s']:.0f} | "
+                     f"{flops / 1e12:.2f} | {byts / 1e9:.0f} | {roof} |")
+    peaks = "; ".join(f"{a}: {f / 1e12:.0f} TFLOP/s dense bf16, {b / 1e12:.2f} TB/s" for a, (f, b) in
+                      ACCELERATORS.items())
+    lines += ["", f"An estimate, not a measurement. From {results.name} ({data['date']}, {data['machine']}): flops and "
+              "bytes are XLA:CPU's cost_analysis() of the float32 training step and forward pass, per epoch (bf16 has "
+              "the same flops and fewer bytes); compile = step + forward, one run per program, compiled once per run "
+              f"shape. Roofline = max(flops / peak, bytes / bandwidth) over 6 schedules x the preset's epochs, a lower "
+              f"bound ({peaks}; NVIDIA data sheets). * smoke's widths are smaller than the measured SmallResNet's."]
     return "\n".join(lines)
 
 
@@ -224,7 +234,7 @@ def main(argv=None) -> int:
     ap.add_argument("--results", default=str(RESULTS / "cifar10-formulations-cpu-2026-12-03.json"))
     ap.add_argument("--device-check", action="store_true",
                     help="on a GPU/TPU: the one prepared check (about 7 minutes), results to --out")
-    ap.add_argument("--steps", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--steps", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--model", default="resnet18", help=argparse.SUPPRESS)
     ap.add_argument("--devices", type=int, default=1, help=argparse.SUPPRESS)
