@@ -31,6 +31,7 @@ def records(trainer, out, *names):
     return [m.records for m in trainer.train([(plan(n), 0) for n in names], out)]
 
 
+@pytest.mark.slow  # trains the smoke network several times over
 def test_train_resume_and_report(trainer, tmp_path):
     (full,) = records(trainer, tmp_path / "a", "StepLR")
     assert [r["epoch"] for r in full] == [1, 2, 3] and [r["lr"] for r in full] == pytest.approx([0.1, 0.01, 0.001])
@@ -121,6 +122,7 @@ def test_damage_without_the_file_digests_is_still_caught(trainer, saved, tmp_pat
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.slow  # the whole command: a second compile
 def test_cli_trains_resumes_refuses_damage(monkeypatch, tmp_path, capsys, saved):
     monkeypatch.setenv("JAXSCHED_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(cdata, "find_source", cdata.find_source)

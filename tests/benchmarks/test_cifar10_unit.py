@@ -77,6 +77,7 @@ def test_epoch_lrs_follow_the_schedule():
 # optimizer and augmentation
 
 
+@pytest.mark.slow  # imports torch (about a minute on the loaded 2-core CPU)
 def test_optimizer_is_torch_sgd_with_changing_lr_and_momentum():
     torch = pytest.importorskip("torch")
     preset = train.PRESETS["smoke"]
