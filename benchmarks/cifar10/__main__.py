@@ -70,7 +70,8 @@ def check_args(args) -> None:
     for flag, v, hi in (("--seeds", args.seeds, MAX_SEEDS), ("--epochs", args.epochs, MAX_EPOCHS),
                         ("--max-steps", args.max_steps, None), ("--devices", args.devices, None)):
         if v is not None and (v < 1 or (hi is not None and v > hi)):
-            raise CliError(f"{flag} must be between 1 and {hi or 'any size'}, got {flag}={v!r}")
+            rule = ">= 1" if hi is None else f"between 1 and {hi}"
+            raise CliError(f"{flag} must be {rule}, got {flag}={v!r}")
     out = Path(args.out)
     for p in [out, *out.parents]:
         if p.exists() and not p.is_dir():

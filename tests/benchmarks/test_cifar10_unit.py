@@ -236,7 +236,7 @@ def fake_data(monkeypatch, tmp_path):
     (["--epochs", "100000"], "--epochs must be between 1 and 1000, got --epochs=100000"),
     (["--seeds", "1000000000"], "--seeds must be between 1 and 20, got --seeds=1000000000"),
     (["--seeds", "0"], "--seeds must be between 1 and 20, got --seeds=0"),
-    (["--max-steps", "0"], "--max-steps must be between 1 and any size, got --max-steps=0"),
+    (["--max-steps", "0"], "--max-steps must be >= 1, got --max-steps=0"),
     (["--devices", "99"], "--devices must be between 1 and"),
     (["--num-processes", "2"], "go together"),
     (["--num-processes", "2", "--process-id", "2", "--coordinator", "h:1"], "go together"),
