@@ -163,11 +163,15 @@ def device_check(out: Path, budget_s: float = 450.0) -> dict:
     (compile seconds, images/s, test accuracy); unrolled last, with whatever time is left."""
     import jax
 
+    out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     left = lambda: int(budget_s - (time.perf_counter() - t0))  # noqa: E731
     res = {"date": time.strftime("%Y-%m-%d"), "device": f"{jax.devices()[0].device_kind} x{jax.device_count()}",
            "backend": jax.default_backend(), "records": []}
     for form, runs, limit in (("one", 1, 90), ("vmap", 6, 120), ("map", 6, 120)):
+        if left() < 15:
+            res["records"].append({"form": form, "runs": runs, "note": "skipped: no time left"})
+            continue
         res["records"].append(run_child(form, "resnet18", runs, 1, 128, min(limit, left()), 100.0, 20, cpu=False))
     epoch_out = out.parent / "gpu-1epoch"
     cmd = [sys.executable, "-m", "benchmarks.cifar10", "--preset", "gpu", "--epochs", "1", "--schedules", "OneCycleLR",
@@ -245,7 +249,6 @@ def main(argv=None) -> int:
         return 0
     if args.device_check:
         out = Path(args.out or "cifar10-device-check.json")
-        out.parent.mkdir(parents=True, exist_ok=True)
         print(json.dumps(device_check(out), indent=1))
         return 0
     if args.estimate:
