@@ -25,7 +25,7 @@ import optax
 
 import jaxsched
 from benchmarks.cifar10 import train
-from benchmarks.cifar10.data import load_cifar10, source_description
+from benchmarks.cifar10.data import describe, find_source, load_cifar10
 from benchmarks.cifar10.models import MODELS
 
 
@@ -52,8 +52,7 @@ def main(argv=None):
         return report(result, out, old["seconds"], old["date"], old["machine"], args)
 
     preset = train.PRESETS["cpu"]
-    x_tr, y_tr, _, _ = load_cifar10(args.data)
-    x_tr, y_tr = train.subset(x_tr, y_tr, preset.train_per_class)
+    x_tr, y_tr, _, _ = load_cifar10(args.data, use=(preset.train_per_class, None))
     model = MODELS[preset.model]()
     variables = model.init(jax.random.key(args.seed), jnp.zeros((2, 32, 32, 3)), train=False)
     rng = np.random.default_rng(args.seed)
@@ -67,7 +66,7 @@ def main(argv=None):
 
     def loss_fn(params, batch_stats, b):
         x, y, offs, flips = b
-        x = train._normalize(train._augment(x, offs, flips))
+        x = train.normalize(train.augment(x, offs, flips))
         logits, upd = model.apply({"params": params, "batch_stats": batch_stats}, x, train=True,
                                   mutable=["batch_stats"])
         return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), upd["batch_stats"]
@@ -99,7 +98,7 @@ def report(result, out, elapsed, date, machine, args):
         "max_lr": max_lr, "rule": "minimum (lag-corrected)", "steep": result.steep, "valley": result.valley,
         "minimum": result.minimum, "beta": result.beta,
         "stop_reason": result.stop_reason, "steps_run": result.num_steps, "ramp": ramp,
-        "data": source_description(args.data), "model": preset.model, "batch_size": preset.batch_size,
+        "data": describe(*find_source(args.data)), "model": preset.model, "batch_size": preset.batch_size,
         "optimizer": "SGD(momentum=0.9, weight_decay=5e-4)", "seconds": round(elapsed, 1), "date": date,
         "machine": machine,
         "command": f"python -m benchmarks.cifar10 --preset cpu --out benchmarks/results/cifar10-cpu "

@@ -1,30 +1,13 @@
 """CIFAR-10 loading: the official python batches or the JPEG copy, decoded once and cached as ``.npz``.
 
-``load_cifar10(path=None)`` returns ``(x_train, y_train, x_test, y_test)``: images ``uint8 (N, 32, 32, 3)``
-and labels ``int32 (N,)`` in the official class order (airplane, automobile, bird, cat, deer, dog, frog,
-horse, ship, truck).
-
-Accepted sources (``path`` may name any of them, or a folder that holds one):
-
-* the official ``cifar-10-batches-py`` folder (``data_batch_1..5``, ``test_batch``: python pickles), or its
-  archive ``cifar-10-python.tar.gz``;
-* the JPEG copy ``cifar10-jpeg.tar.gz`` (``train/<class>/NNNN.jpg``, ``test/<class>/NNNN.jpg``) or the
-  folder it unpacks to.
-
-With ``path=None`` the places in :func:`search_paths` are tried in order (``$CIFAR10_DATA`` first; the
-current folder is not searched). Decoded arrays are cached under ``$JAXSCHED_CACHE`` (default
-``~/.cache/jaxsched``), keyed by the SHA-256 of the source's bytes (every file of a folder), so a changed
-source is decoded again.
-
-Safety and wholeness:
-
-* pickles are read with :class:`SafeUnpickler`, which admits only what a CIFAR-10 batch holds (dicts,
-  lists, bytes, str, numbers and numpy arrays of plain dtypes); any other global (``os.system``, ...) is
-  refused before it is called;
-* gzip archives are read to the end first, so a truncated or corrupted archive fails its CRC/length check;
-* the decoded set must hold ``per_class`` images of every class (5,000 training and 1,000 test images per
-  class for the real data); anything else is refused;
-* every error names the bad file (the archive and, where known, its member).
+``load_cifar10(path)`` returns uint8 images ``(N, 32, 32, 3)`` and int32 labels in the official class order.
+Sources (``path`` names one, or a folder holding one; ``None`` tries :func:`search_paths`): the official
+``cifar-10-batches-py`` folder or ``cifar-10-python.tar.gz``, the JPEG copy ``cifar10-jpeg.tar.gz`` or its
+folder. Decoded arrays are cached under ``$JAXSCHED_CACHE`` (default ``~/.cache/jaxsched``), keyed by the
+SHA-256 of the source's bytes. Safety: pickles go through :class:`SafeUnpickler` (only what a CIFAR-10
+batch holds; ``os.system`` and the like are refused before they are called); gzip archives are read to the
+end so that a truncated or corrupted one fails its CRC; every class must have its count of images; every
+error names the bad file (and member).
 """
 
 from __future__ import annotations
@@ -63,19 +46,13 @@ def cache_dir() -> Path:
 
 
 def search_paths() -> list[Path]:
-    """The places ``load_cifar10(None)`` looks, in order. The current folder is deliberately not among them:
-    a ``./data`` planted where the command happens to run must not be picked up."""
+    """Where ``load_cifar10(None)`` looks, in order: ``$CIFAR10_DATA``, the repository's ``data/``, the
+    ``shared/data`` folder beside the repository, and ``data/`` in the user's cache. Never the current
+    folder (a ``./data`` planted where the command runs must not be picked up) nor any fixed machine path."""
     repo = Path(__file__).resolve().parents[2]
-    roots = []
-    if os.environ.get("CIFAR10_DATA"):
-        roots.append(Path(os.environ["CIFAR10_DATA"]))
-    roots += [repo / "data", repo.parent / "shared" / "data", Path.home() / "data",
-              Path.home() / ".cache" / "jaxsched" / "data", Path("/work/shared/data")]
-    out = []
-    for r in roots:
-        if r not in out:
-            out.append(r)
-    return out
+    roots = [Path(os.environ["CIFAR10_DATA"])] if os.environ.get("CIFAR10_DATA") else []
+    roots += [repo / "data", repo.parent / "shared" / "data", cache_dir() / "data"]
+    return list(dict.fromkeys(roots))
 
 
 def _open_tar(p: Path) -> tarfile.TarFile:
@@ -391,7 +368,6 @@ def load_cifar10(path=None, *, cache: bool = True, per_class: tuple[int, int] = 
     return arrays
 
 
-def source_description(path=None) -> str:
-    """A one-line name of the source ``load_cifar10(path)`` would read (for reports)."""
-    src, kind = find_source(path)
+def describe(src: Path, kind: str) -> str:
+    """A one-line name of a source found by :func:`find_source` (for reports)."""
     return f"{src.name} ({'JPEG copy' if kind.startswith('jpeg') else 'official python batches'})"

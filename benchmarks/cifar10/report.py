@@ -1,15 +1,11 @@
-"""Summary table, article-claims check and plots from a results folder's per-epoch JSONL files.
+"""Summary table, the article's claims and plots from a results folder's per-epoch JSONL files.
 
-Metrics (per schedule): final and best test accuracy; epochs and seconds (training plus evaluation,
-compilation excluded) until the test accuracy first reaches 90% and 95% of the best *final* test accuracy
-of all schedules in the folder; stability, the standard deviation of the test accuracy over the last 10% of
-the epochs (at least the last 3, so that short runs have a number); median training images per second.
-
-Seeds: every metric is computed per run (schedule, seed) and reported as the mean over seeds with a 95%
-interval (Student's t over the seeds; with one seed, the final accuracy's interval is the binomial one of
-the test set). The article's claims are judged only where the interval of the relevant paired difference
-excludes the claim's threshold; otherwise they are "not resolved at this scale", with the effect size.
-Runs below :data:`MIN_JUDGED` (test images, epochs) are not judged at all (the smoke preset).
+Per schedule: final and best test accuracy; epochs and seconds (compilation excluded) until the test
+accuracy first reaches 90%/95% of the best final accuracy of all schedules; stability (std of the test
+accuracy over the last 10% of epochs, at least 3); median training images/s. With several seeds every
+metric is a mean with a 95% Student's t interval (one seed: the test set's binomial interval of the final
+accuracy), and a claim is judged only where the interval of its paired per-seed difference excludes the
+threshold ("not resolved at this scale" otherwise); runs below :data:`MIN_JUDGED` are not judged.
 """
 
 from __future__ import annotations
@@ -23,14 +19,13 @@ import numpy as np
 CLAIMS_TITLE = "## The article's claims against this run"
 #: claims are judged only for runs with at least this many test images and epochs
 MIN_JUDGED = (1000, 5)
-# Student's t, 97.5% quantile, by degrees of freedom (1..30); 1.96 beyond
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-         2.045, 2.042)
 
 
 def t975(df: int) -> float:
-    return _T975[df - 1] if 1 <= df <= len(_T975) else 1.96
+    """Student's t 97.5% quantile with ``df`` degrees of freedom (scipy)."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, df))
 
 
 def interval(values) -> tuple[float, float | None]:

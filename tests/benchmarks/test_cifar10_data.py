@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_cifar10 import fake_arrays, tar_gz, write_jpeg_dir, write_pickle_dir
+from cifar10_fakes import REPO, fake_arrays, tar_gz, write_jpeg_dir, write_pickle_dir
 
 from benchmarks.cifar10 import data as cdata
 
@@ -133,8 +133,16 @@ def test_search_skips_the_current_folder(tmp_path, monkeypatch):
     monkeypatch.delenv("CIFAR10_DATA", raising=False)
     monkeypatch.chdir(tmp_path)
     write_pickle_dir(tmp_path / "data", fake_arrays())
-    assert all(Path.cwd() not in (p, *p.parents) or p == Path("/work/shared/data") for p in cdata.search_paths())
+    monkeypatch.setenv("JAXSCHED_CACHE", str(tmp_path.parent / "elsewhere"))
+    assert all(Path.cwd() not in (p, *p.parents) for p in cdata.search_paths())
     assert tmp_path / "data" not in cdata.search_paths()
+
+
+def test_search_has_no_machine_path(tmp_path, monkeypatch):
+    """Only --data, $CIFAR10_DATA, the repository's data/, ../shared/data and the user's cache."""
+    monkeypatch.setenv("CIFAR10_DATA", str(tmp_path / "env"))
+    assert cdata.search_paths() == [tmp_path / "env", REPO / "data", REPO.parent / "shared" / "data",
+                                    tmp_path / "cache" / "data"]
 
 
 def test_plain_tar_member_list_damage_is_named(tmp_path):
@@ -172,3 +180,65 @@ def test_a_subset_decodes_and_caches_only_its_images(tmp_path, kind):
             f.unlink()
         with pytest.raises(cdata.DataError, match=r"'cat': 0"):
             cdata.load_cifar10(src, per_class=SMALL, use=(3, 2))
+
+
+@pytest.fixture(scope="module")
+def fake(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cifar")
+    arrays = fake_arrays()
+    p = write_pickle_dir(root / "p", arrays)
+    j = write_jpeg_dir(root / "j", arrays)
+    return {"arrays": arrays, "pickle-dir": p, "pickle-tar": tar_gz(p, root / "cifar-10-python.tar.gz", True),
+            "jpeg-dir": j, "jpeg-tar": tar_gz(j, root / "cifar10-jpeg.tar.gz", False), "root": root}
+
+
+@pytest.mark.parametrize("kind", ["pickle-dir", "pickle-tar", "jpeg-dir", "jpeg-tar"])
+def test_load_each_format(fake, kind):
+    x_tr, y_tr, x_te, y_te = cdata.load_cifar10(fake[kind], per_class=(16, 8))
+    ex_tr, ey_tr, ex_te, ey_te = fake["arrays"]
+    assert x_tr.dtype == np.uint8 and x_tr.shape == (160, 32, 32, 3) and x_te.shape == (80, 32, 32, 3)
+    assert y_tr.dtype == np.int32
+    if kind.startswith("pickle"):  # lossless: exactly the arrays, in file order
+        np.testing.assert_array_equal(x_tr, ex_tr)
+        np.testing.assert_array_equal(y_te, ey_te)
+    else:  # JPEG: ordered by class then file name; pixels within JPEG error
+        order = np.argsort(ey_tr, kind="stable")
+        np.testing.assert_array_equal(y_tr, ey_tr[order])
+        # noise does not survive JPEG, each image's mean colour does (and pairs it with its original)
+        got, want = x_tr.mean(axis=(1, 2)), ex_tr[order].mean(axis=(1, 2))
+        assert np.abs(got - want).max() < 4
+        assert np.bincount(y_te).tolist() == [8] * 10
+
+
+def test_cache_is_keyed_on_content(fake, tmp_path):
+    src = write_pickle_dir(tmp_path / "src", fake_arrays(seed=1))
+    first = cdata.load_cifar10(src, per_class=(16, 8))
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
+    # the same content again (even with new modification times): the cache is used, nothing new written
+    os.utime(src / "test_batch", ns=(1, 1))
+    np.testing.assert_array_equal(cdata.load_cifar10(src, per_class=(16, 8))[2], first[2])
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
+    # overwrite a file in place, keeping its size and modification time: the new content is decoded
+    new = fake_arrays(seed=2)
+    blob = {b"data": new[2].transpose(0, 3, 1, 2).reshape(80, -1), b"labels": new[3].tolist()}
+    st = os.stat(src / "test_batch")
+    (src / "test_batch").write_bytes(pickle.dumps(blob))
+    os.utime(src / "test_batch", ns=(st.st_atime_ns, st.st_mtime_ns))
+    np.testing.assert_array_equal(cdata.load_cifar10(src, per_class=(16, 8))[2], new[2])
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
+
+
+def test_not_found_says_where_and_what(tmp_path, monkeypatch):
+    monkeypatch.setattr(cdata, "search_paths", lambda: [tmp_path / "nowhere"])
+    with pytest.raises(cdata.DataNotFoundError) as err:
+        cdata.load_cifar10()
+    msg = str(err.value)
+    assert str(tmp_path / "nowhere" / "cifar-10-batches-py") in msg and "--data" in msg
+    with pytest.raises(cdata.DataNotFoundError, match=r"at path='.*empty'"):
+        (tmp_path / "empty").mkdir()
+        cdata.load_cifar10(tmp_path / "empty")
+
+
+def test_search_finds_env_source(fake, monkeypatch):
+    monkeypatch.setenv("CIFAR10_DATA", str(fake["root"] / "j"))
+    assert cdata.find_source(None) == (fake["jpeg-dir"], "jpeg-dir")

@@ -4,41 +4,34 @@ result of 1 process with the same 4 devices."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import socket
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-from benchmarks.cifar10.__main__ import CliError, init_distributed
+from cifar10_fakes import CLI_SCRIPT, HERE, REPO
 
 pytestmark = pytest.mark.slow  # three subprocesses that each compile and train (a minute or more on 2 cores)
 
-REPO = Path(__file__).resolve().parents[1]
-
-SCRIPT = textwrap.dedent("""
-    import argparse, json, sys
-    sys.path.insert(0, {repo!r}); sys.path.insert(0, {tests!r})
+SCRIPT = textwrap.dedent(f"""
+    import argparse, dataclasses, json, sys
+    sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(HERE)!r})
     import jax
     from benchmarks.cifar10.__main__ import init_distributed
     n, pid, coord = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     if n > 1:
-        init_distributed(argparse.Namespace(num_processes=n, process_id=pid, coordinator=coord,
-                                            distributed=False), jax)
+        init_distributed(argparse.Namespace(num_processes=n, process_id=pid, coordinator=coord), jax)
     assert jax.device_count() == 4 and jax.process_count() == n, (jax.device_count(), jax.process_count())
-    from test_cifar10 import fake_arrays
+    from cifar10_fakes import fake_arrays
     from benchmarks.cifar10 import train
-    preset = train.dataclasses.replace(train.PRESETS["smoke"], epochs=2)
-    run = train.Run(preset, fake_arrays(), loop="host")
-    plan = train.parse_schedule("OneCycleLR", 2, run.steps_per_epoch)
-    recs = run.train(plan, progress=False)
-    print("RESULT " + json.dumps([[r["train_loss"], r["test_loss"], r["test_acc"]] for r in recs]), flush=True)
+    preset = dataclasses.replace(train.PRESETS["smoke"], epochs=2)
+    t = train.Trainer(preset, fake_arrays(), loop="host")
+    (m,) = t.train([(train.parse_schedule("OneCycleLR", 2, 5), 0)])
+    print("RESULT " + json.dumps([[r["train_loss"], r["test_loss"], r["test_acc"]] for r in m.records]), flush=True)
 """)
 
 
@@ -53,7 +46,7 @@ def _result(stdout: str):
 
 
 def test_two_processes_train_like_one(tmp_path):
-    script = SCRIPT.format(repo=str(REPO), tests=str(Path(__file__).parent))
+    script = SCRIPT
     coord = f"127.0.0.1:{_free_port()}"
     env2 = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2")
     procs = [subprocess.Popen([sys.executable, "-c", script, "2", str(i), coord], env=env2, text=True,
@@ -73,33 +66,11 @@ def test_two_processes_train_like_one(tmp_path):
     np.testing.assert_allclose(two[0][:, :2], ref[:, :2], rtol=2e-2)
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(num_processes=2, process_id=None, coordinator="h:1"), "go together"),
-    (dict(num_processes=2, process_id=2, coordinator="h:1"), "0 <= --process-id < --num-processes"),
-    (dict(num_processes=2, process_id=0, coordinator="nohost"), "HOST:PORT"),
-])
-def test_multiprocess_flags_are_checked(kw, match):
-    with pytest.raises(CliError, match=match):
-        init_distributed(argparse.Namespace(distributed=False, **kw), None)
-
-
-CLI_SCRIPT = textwrap.dedent("""
-    import sys
-    sys.path.insert(0, {repo!r}); sys.path.insert(0, {tests!r})
-    from test_cifar10 import fake_arrays
-    from benchmarks.cifar10 import train
-    from benchmarks.cifar10.__main__ import main
-    train.load_cifar10 = lambda path=None, **kw: fake_arrays()
-    train.describe = lambda preset, data=None: "fake"
-    raise SystemExit(main(sys.argv[1:]))
-""")
-
-
 def test_two_processes_run_the_command_with_checkpoints(tmp_path):
     """The whole command on 2 processes with --out: orbax checkpoints written and restored by both, the
     logs by process 0; the records equal 1 process's with the same 4 devices, and a rerun on 2 processes
     resumes (nothing left to train)."""
-    script = CLI_SCRIPT.format(repo=str(REPO), tests=str(Path(__file__).parent))
+    script = CLI_SCRIPT
     args = ["--preset", "smoke", "--epochs", "2", "--schedules", "StepLR", "ReduceLROnPlateau", "--loop", "host",
             "--no-progress"]
 
