@@ -367,6 +367,7 @@ class Accumulate(StatefulSchedule):
 
     def __call__(self, state: AccumulateState, **extra_args) -> Array:
         del extra_args
+        checks.state_of("accumulate", state, AccumulateState, "s.update(state, value=metric)")
         return self.plateau(state.plateau)
 
 

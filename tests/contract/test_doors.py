@@ -99,6 +99,8 @@ def test_running_refuses_a_nan_lr():
 ])
 def test_plateau_counters_saturate_and_stay_valid(name, s, kw, field):
     st = s.init()._replace(**{field: jnp.asarray(INT32_MAX, jnp.int32)})
+    if field == "num_bad_epochs":
+        st = st._replace(best=jnp.asarray(0.0, jnp.float32))  # metric 1.0 is no improvement: a bad epoch
     for _ in range(3):  # the state an update returns is accepted by the next one
         st = s.update(st, **kw)
         assert int(getattr(st, field)) == INT32_MAX
@@ -254,14 +256,16 @@ def test_plot_pgf_without_latex_is_one_line(tmp_path, capsys, monkeypatch):
 
     from jaxsched.__main__ import main as jaxsched_main
 
-    monkeypatch.setitem(matplotlib.rcParams, "pgf.texsystem", "no-such-latex-for-jaxsched")
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no TeX program can be found, whatever is installed
+    tex = matplotlib.rcParams["pgf.texsystem"]
     out = tmp_path / "x.pgf"
     with pytest.raises(SystemExit) as exc:
         jaxsched_main(["plot", "StepLR(0.1, step_size=3)", "--steps", "10", "--out", str(out)])
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("jaxsched plot: error: --out ") and err.count("\n") == 1, err
-    assert "no-such-latex-for-jaxsched" in err and "Traceback" not in err
+    assert repr(tex) in err and "Traceback" not in err
     assert not out.exists()
 
 
