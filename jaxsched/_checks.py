@@ -84,7 +84,7 @@ def check_int_range(cls: str, name: str, value: int) -> int:
     return check_steps(cls, name, value)
 
 
-def check_steps(cls: str, what: str, value: int, **parts: int) -> int:
+def check_steps(cls: str, what: str, value: int, **parts: Any) -> int:
     """A step count that the step arithmetic uses, checked at construction against the step dtype's range.
 
     The one check for every class: an integer argument (``what`` its name) or a count derived from several
