@@ -332,18 +332,15 @@ class Running(StatefulSchedule):
         return () if self.num_groups is None else (self.num_groups,)
 
     def _checked(self, state: RunningState) -> RunningState:
-        """A state entering ``update`` (perhaps restored): a non-negative integer ``last_epoch``, a non-NaN
-        ``lr`` with one value per parameter group; integer and float dtypes are kept (a scan carry's type)."""
+        """A state entering ``update`` (perhaps restored), checked and cast to the compute dtypes, as ``init()``
+        gives them: a non-negative integer ``last_epoch`` and a finite ``lr`` with one value per parameter group."""
         o = "Running.update"
         if not isinstance(state, RunningState):
             raise TypeError(f"{o}: state must be a RunningState (from init()), got {type(state).__name__}.")
         checks.state_shape(o, "lr", state.lr, self._lr_shape, self.num_groups)
         checks.state_shape(o, "last_epoch", state.last_epoch, ())
-        e, lr = jnp.asarray(state.last_epoch), jnp.asarray(state.lr)
-        idt = e.dtype if jnp.issubdtype(e.dtype, jnp.integer) else int_dtype()
-        fdt = lr.dtype if jnp.issubdtype(lr.dtype, jnp.floating) else float_dtype()
-        return RunningState(checks.state_count(o, "last_epoch", state.last_epoch, idt),
-                            checks.state_float(o, "lr", state.lr, fdt))
+        return RunningState(checks.state_count(o, "last_epoch", state.last_epoch, int_dtype()),
+                            checks.state_float(o, "lr", state.lr, float_dtype(), finite=True))
 
     def update(self, state: RunningState, **extra_args) -> RunningState:
         del extra_args

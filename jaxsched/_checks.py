@@ -268,10 +268,11 @@ def _concrete(a) -> np.ndarray | None:
     return None if _is_tracer(a) else np.asarray(a)
 
 
-def state_float(owner: str, name: str, x, dtype, *, nonneg: bool = False, finite: bool = False):
+def state_float(owner: str, name: str, x, dtype, *, nonneg: bool = False, finite: bool = False,
+                allow_nan: bool = False):
     """A float field of a restored state, cast to ``dtype`` (an integer ``best`` or ``lr`` would make every
     later comparison integer); a concrete NaN (with ``nonneg`` a negative value, with ``finite`` an infinite
-    one) is refused."""
+    one) is refused; ``allow_nan`` lets NaN through (a smoothing window holds the metrics as given)."""
     try:
         a = jax.numpy.asarray(x)
     except (TypeError, ValueError):
@@ -281,7 +282,7 @@ def state_float(owner: str, name: str, x, dtype, *, nonneg: bool = False, finite
         raise TypeError(f"{owner}: state.{name} must be a real float array, got dtype {a.dtype} ({name}={_short(x)}).")
     c = _concrete(a)
     if c is not None:
-        if np.isnan(c).any():
+        if not allow_nan and np.isnan(c).any():
             raise ValueError(f"{owner}: state.{name} must not be NaN (a corrupted state?), got {name}={_short(c)}.")
         if finite and np.isinf(c).any():
             raise ValueError(f"{owner}: state.{name} must be finite (no schedule reaches an infinite LR; a corrupted "
@@ -291,9 +292,10 @@ def state_float(owner: str, name: str, x, dtype, *, nonneg: bool = False, finite
     return a.astype(dtype)
 
 
-def state_count(owner: str, name: str, x, dtype):
+def state_count(owner: str, name: str, x, dtype, *, below: int | None = None, signed: bool = False):
     """A counter of a restored state: a non-negative integer array of ``dtype`` (a float array holding whole
-    numbers, as some checkpoint formats write counters, is accepted; its values must fit ``dtype``)."""
+    numbers, as some checkpoint formats write counters, is accepted; its values must fit ``dtype``). With
+    ``below``, a concrete value must be less than it (a ring-buffer index); ``signed`` allows negative values."""
     try:
         a = jax.numpy.asarray(x)
     except (TypeError, ValueError):
@@ -304,18 +306,27 @@ def state_count(owner: str, name: str, x, dtype):
         if c is None or not jax.numpy.issubdtype(a.dtype, jax.numpy.floating) or not (np.floor(c) == c).all():
             raise TypeError(f"{owner}: state.{name} must be an integer counter, got dtype {a.dtype} "
                             f"({name}={_short(x)}).")
-    if c is not None and (c < 0).any():
+    if c is not None and not signed and (c < 0).any():
         raise ValueError(f"{owner}: state.{name} must be >= 0 (a counter), got {name}={_short(c)}.")
-    if c is not None and c.size and c.max() > np.iinfo(np.dtype(dtype)).max:
-        raise ValueError(f"{owner}: state.{name} must be at most {np.iinfo(np.dtype(dtype)).max} (the largest "
+    info = np.iinfo(np.dtype(dtype))
+    if c is not None and not np.issubdtype(c.dtype, np.integer):
+        c = c.astype(np.float64)  # whole numbers (checked above): compared exactly with the integer bounds
+    if c is not None and c.size and (c.max() > info.max or c.min() < info.min):
+        raise ValueError(f"{owner}: state.{name} must be at most {info.max} in magnitude (the largest "
                          f"{np.dtype(dtype).name}), got {name}={_short(c)}.")
+    if c is not None and below is not None and (c >= below).any():
+        raise ValueError(f"{owner}: state.{name} must be < {below} (as init() and update() keep it), got "
+                         f"{name}={_short(c)}.")
     return a.astype(dtype)
 
 
 def state_shape(owner: str, name: str, x, shape: tuple[int, ...], groups: int | None = None) -> None:
     """A field of a restored state must have the shape this schedule gives it (shapes are static: checked under
     ``jax.jit`` too). For ``lr``, ``groups`` is the schedule's number of parameter groups (``None``: scalar)."""
-    got = tuple(jax.numpy.shape(x))
+    try:
+        got = tuple(np.shape(x))  # a tracer's static shape, too
+    except ValueError:  # a ragged list
+        raise TypeError(f"{owner}: state.{name} must be an array, got {name}={_short(x)}.") from None
     if got != tuple(shape):
         if name == "lr":
             what = ("a single LR: the schedule has no parameter groups" if groups is None

@@ -143,14 +143,17 @@ class GreedyLR(StatefulSchedule, mirrors="transformers.optimization.GreedyLR"):
             raise TypeError(f"{o}: state must be a GreedyLRState (from init()), got {type(state).__name__}.")
         self._check_shapes(o, state)
         count = {n: checks.state_count(o, n, getattr(state, n), it) for n in (
-            "num_bad_epochs", "num_good_epochs", "cooldown_counter", "warmup_counter", "last_epoch",
-            "window_count", "window_head")}
+            "num_bad_epochs", "num_good_epochs", "cooldown_counter", "warmup_counter", "last_epoch")}
+        size = self.window_size
+        count["window_count"] = checks.state_count(o, "window_count", state.window_count, it, below=size + 1)
+        count["window_head"] = checks.state_count(o, "window_head", state.window_head, it, below=size)
         return GreedyLRState(
             lr=checks.state_float(o, "lr", state.lr, dtype, nonneg=True, finite=True),
             best=checks.state_float(o, "best", state.best, dtype),
-            reset_start=jnp.asarray(state.reset_start).astype(it),
-            window=jnp.asarray(state.window).astype(dtype),  # a NaN metric enters the window as in transformers
-            window_sum=jnp.asarray(state.window_sum).astype(dtype),
+            reset_start=checks.state_count(o, "reset_start", state.reset_start, it, signed=True),
+            # a NaN metric enters the window (and its sum) as in transformers
+            window=checks.state_float(o, "window", state.window, dtype, allow_nan=True),
+            window_sum=checks.state_float(o, "window_sum", state.window_sum, dtype, allow_nan=True),
             **count,
         )
 

@@ -84,10 +84,27 @@ def test_running_refuses_bad_counters(value, exc):
     _one_line(err.value)
 
 
-def test_running_refuses_a_nan_lr():
+def test_running_refuses_a_nan_or_infinite_lr():
     r = jaxsched.Running(jaxsched.StepLR(0.1, 3))
     with pytest.raises(ValueError, match=r"Running.update: state\.lr must not be NaN"):
         r.update(r.init()._replace(lr=jnp.asarray(jnp.nan)))
+    with pytest.raises(ValueError, match=r"Running.update: state\.lr must be finite"):
+        r.update(r.init()._replace(lr=jnp.asarray(-jnp.inf)))
+
+
+@pytest.mark.parametrize("field, value", [("window_head", 5), ("window_count", 6), ("reset_start", 2.5),
+                                          ("window", "x")])
+def test_greedy_ring_buffer_fields_are_checked(field, value):
+    g = T.GreedyLR(0.1, smooth=True, window_size=5)
+    with pytest.raises((TypeError, ValueError), match=rf"GreedyLR.update: state\.{field} must") as err:
+        g.update(g.init()._replace(**{field: jnp.asarray(value) if field != "window" else value}), value=1.0)
+    _one_line(err.value)
+
+
+def test_accumulate_count_beyond_its_size_is_refused():
+    a = jo.accumulate(jaxsched.ReduceLROnPlateau(0.1), 3)
+    with pytest.raises(ValueError, match=r"accumulate.update: state\.count must be < 3"):
+        a.update(a.init()._replace(count=jnp.asarray(INT32_MAX, jnp.int32)), value=1.0)
 
 
 @pytest.mark.parametrize("name, s, kw, field", [
