@@ -298,3 +298,18 @@ def test_parity_report_output_file_that_is_a_folder_fails_before_computing(tmp_p
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("python -m parity report: error: --out ") and blocker in err[-1]
+
+
+def test_keras_polynomial_cycle_does_not_wrap_at_the_largest_step():
+    """``ceil(t / T)`` was ``(t + T - 1) // T``: past ``2**31 - T`` the sum wrapped and the LR became 2.9e15."""
+    from jaxsched import keras as jk
+
+    s = jk.PolynomialDecay(0.1, decay_steps=12, end_learning_rate=0.01, power=2.0, cycle=True)
+    for k in (INT32_MAX, INT32_MAX - 1, INT32_MAX - 11):
+        r = k % 12
+        left = (12 - r) / (12 * -(-k // 12)) if r else 0.0
+        want = (0.1 - 0.01) * left**2 + 0.01
+        assert float(s(k)) == pytest.approx(want, rel=1e-5), k
+    np.testing.assert_allclose([float(s(k)) for k in range(30)],
+                               [(0.1 - 0.01) * ((12 * max(1, -(-k // 12)) - k) / (12 * max(1, -(-k // 12))))**2
+                                + 0.01 for k in range(30)], rtol=1e-6)
