@@ -22,7 +22,7 @@ from ._base import Affine, Schedule, StatefulSchedule, leaf, refuse_stateful, st
 from ._checks import check_float
 from ._compose import _Composite
 from ._cyclic import CosineAnnealingWarmRestarts
-from ._numerics import Array, arr, as_step, float_dtype, int_dtype
+from ._numerics import Array, arr, as_step, float_dtype, inc, int_dtype
 
 
 def _schedule_of_step(cls: str, name: str, schedule) -> Schedule:
@@ -318,8 +318,31 @@ class Running(StatefulSchedule):
         zero = jnp.zeros((), int_dtype())
         return RunningState(zero, self.schedule._get_closed_form_lr(zero, dtype))
 
+    @property
+    def _lr_shape(self) -> tuple[int, ...]:
+        return () if self.num_groups is None else (self.num_groups,)
+
+    def _checked(self, state: RunningState) -> RunningState:
+        """A state entering ``update`` (perhaps restored), checked and cast to the compute dtypes, as ``init()``
+        gives them: a non-negative integer ``last_epoch`` and a finite ``lr`` with one value per parameter group."""
+        o = "Running.update"
+        if not isinstance(state, RunningState):
+            raise TypeError(f"{o}: state must be a RunningState (from init()), got {type(state).__name__}.")
+        checks.state_shape(o, "lr", state.lr, self._lr_shape, self.num_groups)
+        checks.state_shape(o, "last_epoch", state.last_epoch, ())
+        return RunningState(checks.state_count(o, "last_epoch", state.last_epoch, int_dtype()),
+                            checks.state_float(o, "lr", state.lr, float_dtype(), finite=True))
+
     def update(self, state: RunningState, **extra_args) -> RunningState:
         del extra_args
+        state = self._checked(state)
+        new = self._step(state)
+        # the counter saturates at the largest step, where the LR holds (as s(step) does beyond it)
+        at_top = state.last_epoch == jnp.iinfo(state.last_epoch.dtype).max
+        return RunningState(inc(state.last_epoch), jnp.where(at_top, state.lr, new.lr))
+
+    def _step(self, state: RunningState) -> RunningState:
+        """torch's ``scheduler.step()`` on ``state`` (``last_epoch`` below the largest step)."""
         e = state.last_epoch + 1
         dtype = state.lr.dtype
         A, C = self.schedule._get_lr(e, dtype)
@@ -344,4 +367,6 @@ class Running(StatefulSchedule):
 
     def __call__(self, state: RunningState, **extra_args) -> Array:
         del extra_args
+        checks.state_of("Running", state, RunningState, "s.update(state)")
+        checks.state_shape("Running", "lr", state.lr, self._lr_shape, self.num_groups)
         return state.lr

@@ -81,12 +81,24 @@ def check_int(cls: str, name: str, value, *, minimum: int | None = None, rule: s
 
 def check_int_range(cls: str, name: str, value: int) -> int:
     """Refuse an integer the step dtype cannot hold (int32 with x64 off): it would fail or wrap at evaluation."""
+    return check_steps(cls, name, value)
+
+
+def check_steps(cls: str, what: str, value: int, **parts: Any) -> int:
+    """A step count that the step arithmetic uses, checked at construction against the step dtype's range.
+
+    The one check for every class: an integer argument (``what`` its name) or a count derived from several
+    (``what`` the expression, e.g. ``"epochs * steps_per_epoch"``, and ``parts`` the arguments it is built from).
+    Beyond the largest int32 (x64 off) or int64 the schedule would fail at its first evaluation with JAX's
+    unnamed OverflowError, or wrap around to a negative step.
+    """
     top = int_max()
     if abs(value) > top:
         hint = "" if jax.config.read("jax_enable_x64") else "; enable jax_enable_x64 for int64"
+        built = f" with {', '.join(f'{k}={v!r}' for k, v in parts.items())}" if parts else ""
         raise ValueError(
-            f"{cls}: {name} must be at most {top} in magnitude (the largest {np.dtype(int_dtype()).name}"
-            f"{hint}), got {name}={value!r}."
+            f"{cls}: {what} must be at most {top} in magnitude (the largest {np.dtype(int_dtype()).name}"
+            f"{hint}), got {what}={value!r}{built}."
         )
     return value
 
@@ -231,7 +243,15 @@ lr = check_lr
 def metric(owner: str, value, dtype, name: str = "value"):
     """A metric as a real scalar array of ``dtype``: complex and non-scalar metrics are refused (torch: only
     one-element tensors convert to a Python number; a complex one would lose its imaginary part)."""
-    a = jax.numpy.asarray(value)
+    try:
+        if isinstance(value, (str, bytes)):
+            raise TypeError(value)
+        a = jax.numpy.asarray(value)
+    except (TypeError, ValueError):  # a string, an object, a ragged list: JAX's message names neither
+        raise TypeError(
+            f"{owner}: {name} must be a real scalar metric (a number or a one-element array), got "
+            f"{name}={_short(value)} of type {type(value).__name__}."
+        ) from None
     if jax.numpy.issubdtype(a.dtype, jax.numpy.complexfloating):
         raise TypeError(f"{owner}: {name} must be a real scalar metric, got a complex {name}={value!r}.")
     if not (jax.numpy.issubdtype(a.dtype, jax.numpy.floating) or jax.numpy.issubdtype(a.dtype, jax.numpy.integer)):
@@ -248,28 +268,86 @@ def _concrete(a) -> np.ndarray | None:
     return None if _is_tracer(a) else np.asarray(a)
 
 
-def state_float(owner: str, name: str, x, dtype, *, nonneg: bool = False):
+def state_float(owner: str, name: str, x, dtype, *, nonneg: bool = False, finite: bool = False,
+                allow_nan: bool = False):
     """A float field of a restored state, cast to ``dtype`` (an integer ``best`` or ``lr`` would make every
-    later comparison integer); a concrete NaN (or, with ``nonneg``, a negative value) is refused."""
-    a = jax.numpy.asarray(x)
+    later comparison integer); a concrete NaN (with ``nonneg`` a negative value, with ``finite`` an infinite
+    one) is refused; ``allow_nan`` lets NaN through (a smoothing window holds the metrics as given)."""
+    try:
+        a = jax.numpy.asarray(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{owner}: state.{name} must be a real float array, got {type(x).__name__} "
+                        f"({name}={_short(x)}).") from None
     if not (jax.numpy.issubdtype(a.dtype, jax.numpy.floating) or jax.numpy.issubdtype(a.dtype, jax.numpy.integer)):
-        raise TypeError(f"{owner}: state.{name} must be a real float array, got dtype {a.dtype} ({name}={x!r}).")
+        raise TypeError(f"{owner}: state.{name} must be a real float array, got dtype {a.dtype} ({name}={_short(x)}).")
     c = _concrete(a)
     if c is not None:
-        if np.isnan(c).any():
-            raise ValueError(f"{owner}: state.{name} must not be NaN (a corrupted state?), got {name}={c!r}.")
+        if not allow_nan and np.isnan(c).any():
+            raise ValueError(f"{owner}: state.{name} must not be NaN (a corrupted state?), got {name}={_short(c)}.")
+        if finite and np.isinf(c).any():
+            raise ValueError(f"{owner}: state.{name} must be finite (no schedule reaches an infinite LR; a corrupted "
+                             f"state?), got {name}={_short(c)}.")
         if nonneg and (c < 0).any():
             raise ValueError(f"{owner}: state.{name} must be >= 0, got {name}={c!r}.")
     return a.astype(dtype)
 
 
-def state_count(owner: str, name: str, x, dtype):
-    """A counter of a restored state: a non-negative integer array of ``dtype``."""
-    a = jax.numpy.asarray(x)
+def state_count(owner: str, name: str, x, dtype, *, below: int | None = None, signed: bool = False):
+    """A counter of a restored state: a non-negative integer array of ``dtype`` (a float array holding whole
+    numbers, as some checkpoint formats write counters, is accepted; its values must fit ``dtype``). With
+    ``below``, a concrete value must be less than it (a ring-buffer index); ``signed`` allows negative values."""
+    try:
+        a = jax.numpy.asarray(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{owner}: state.{name} must be an integer counter, got {type(x).__name__} "
+                        f"({name}={_short(x)}).") from None
     c = _concrete(a)
     if not jax.numpy.issubdtype(a.dtype, jax.numpy.integer):
         if c is None or not jax.numpy.issubdtype(a.dtype, jax.numpy.floating) or not (np.floor(c) == c).all():
-            raise TypeError(f"{owner}: state.{name} must be an integer counter, got dtype {a.dtype} ({name}={x!r}).")
-    if c is not None and (c < 0).any():
-        raise ValueError(f"{owner}: state.{name} must be >= 0 (a counter), got {name}={c!r}.")
+            raise TypeError(f"{owner}: state.{name} must be an integer counter, got dtype {a.dtype} "
+                            f"({name}={_short(x)}).")
+    if c is not None and not signed and (c < 0).any():
+        raise ValueError(f"{owner}: state.{name} must be >= 0 (a counter), got {name}={_short(c)}.")
+    info = np.iinfo(np.dtype(dtype))
+    if c is not None and not np.issubdtype(c.dtype, np.integer):
+        c = c.astype(np.float64)  # whole numbers (checked above): compared exactly with the integer bounds
+    if c is not None and c.size and (c.max() > info.max or c.min() < info.min):
+        raise ValueError(f"{owner}: state.{name} must be at most {info.max} in magnitude (the largest "
+                         f"{np.dtype(dtype).name}), got {name}={_short(c)}.")
+    if c is not None and below is not None and (c >= below).any():
+        raise ValueError(f"{owner}: state.{name} must be < {below} (as init() and update() keep it), got "
+                         f"{name}={_short(c)}.")
     return a.astype(dtype)
+
+
+def state_shape(owner: str, name: str, x, shape: tuple[int, ...], groups: int | None = None) -> None:
+    """A field of a restored state must have the shape this schedule gives it (shapes are static: checked under
+    ``jax.jit`` too). For ``lr``, ``groups`` is the schedule's number of parameter groups (``None``: scalar)."""
+    try:
+        got = tuple(np.shape(x))  # a tracer's static shape, too
+    except ValueError:  # a ragged list
+        raise TypeError(f"{owner}: state.{name} must be an array, got {name}={_short(x)}.") from None
+    if got != tuple(shape):
+        if name == "lr":
+            what = ("a single LR: the schedule has no parameter groups" if groups is None
+                    else f"one LR for each of the schedule's {groups} parameter groups")
+            why = "the state of a schedule with another number of parameter groups?"
+        else:
+            what, why = "as init() gives it", "the state of a schedule with another configuration?"
+        raise ValueError(f"{owner}: state.{name} must have shape {tuple(shape)} ({what}), got shape {got}: {why}")
+
+
+def state_of(owner: str, state, state_type: type, update_call: str) -> None:
+    """``s(state)`` on a stateful schedule: ``state`` must be its state, not a step (``s(5)``)."""
+    if not isinstance(state, state_type):
+        raise TypeError(
+            f"{owner}: state must be a {state_type.__name__} (from init() or update()), got "
+            f"{type(state).__name__}; a stateful schedule is called on its state, not on a step: "
+            f"state = s.init(), then state = {update_call} and lr = s(state)."
+        )
+
+
+def _short(x, limit: int = 120) -> str:
+    """``repr(x)`` on one line, cut to ``limit`` characters (an error message stays one line)."""
+    text = " ".join(repr(x).split())
+    return text if len(text) <= limit else text[:limit] + "..."

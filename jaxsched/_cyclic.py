@@ -93,6 +93,12 @@ class CyclicLR(Schedule, mirrors="torch.optim.lr_scheduler.CyclicLR"):
         self._set("step_size_up", _check_size(c, "step_size_up", self.step_size_up, allow_zero=False))
         if self.step_size_down is not None:
             self._set("step_size_down", _check_size(c, "step_size_down", self.step_size_down, allow_zero=True))
+        up, down = self.step_size_up, self._down
+        if isinstance(up, int) and isinstance(down, int):  # the cycle is integer step arithmetic (_scale)
+            checks.check_steps(c, "step_size_up", up)
+            checks.check_steps(c, "step_size_down", down)
+            checks.check_steps(c, "the cycle length step_size_up + step_size_down", up + down,
+                               step_size_up=up, step_size_down=self.step_size_down)
         if self.scale_fn is None:
             if self.mode not in ("triangular", "triangular2", "exp_range"):
                 raise ValueError(
@@ -222,13 +228,15 @@ class OneCycleLR(Schedule, mirrors="torch.optim.lr_scheduler.OneCycleLR"):
             t = self.total_steps
             if isinstance(t, bool) or not isinstance(t, numbers.Integral) or t <= 0:
                 raise ValueError(f"OneCycleLR: Expected positive integer total_steps, but got total_steps={t!r}.")
-            self._set("total_steps", int(t))
+            self._set("total_steps", checks.check_steps(c, "total_steps", int(t)))
         elif self.epochs is not None and self.steps_per_epoch is not None:
             for name in ("epochs", "steps_per_epoch"):
                 v = getattr(self, name)
                 if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
                     raise ValueError(f"OneCycleLR: Expected positive integer {name}, but got {name}={v!r}.")
                 self._set(name, int(v))
+            e, n = self.epochs, self.steps_per_epoch
+            checks.check_steps(c, "epochs * steps_per_epoch", e * n, epochs=e, steps_per_epoch=n)
         else:
             raise ValueError(
                 "OneCycleLR: You must define either total_steps OR (epochs AND steps_per_epoch), got "
@@ -371,7 +379,7 @@ class CosineAnnealingWarmRestarts(Schedule, mirrors="torch.optim.lr_scheduler.Co
         tm = self.T_mult
         if isinstance(tm, bool) or not isinstance(tm, numbers.Integral) or tm < 1:
             raise ValueError(f"{c}: Expected integer T_mult >= 1, but got T_mult={tm!r}.")
-        self._set("T_0", int(t0))
+        self._set("T_0", checks.check_steps(c, "T_0", int(t0)))
         self._set("T_mult", int(tm))
         eta = self.eta_min
         if isinstance(eta, bool) or not isinstance(eta, (numbers.Real, jax.Array)):

@@ -33,6 +33,13 @@ def int_max() -> int:
     return int(np.iinfo(int_dtype()).max)
 
 
+def inc(count: Array) -> Array:
+    """``count + 1`` for an integer counter array, saturating at its dtype's largest value instead of wrapping
+    around to a negative count (what a schedule's step does beyond the largest step, too)."""
+    top = jnp.asarray(jnp.iinfo(count.dtype).max, count.dtype)
+    return count + (count < top).astype(count.dtype)
+
+
 def as_step(step, cls_name: str) -> Array:
     """The step as a non-negative integer array of the canonical int dtype.
 

@@ -10,7 +10,7 @@ from jax.core import Tracer
 
 from . import _checks as checks
 from ._base import LR, StatefulSchedule, leaf, static
-from ._numerics import Array, arr, float_dtype, int_dtype
+from ._numerics import Array, arr, float_dtype, inc, int_dtype
 
 
 class PlateauState(NamedTuple):
@@ -127,20 +127,30 @@ class ReduceLROnPlateau(StatefulSchedule, mirrors="torch.optim.lr_scheduler.Redu
     def __call__(self, state: PlateauState, **extra_args) -> Array:
         """The LR the optimizer holds in ``state``."""
         del extra_args
+        checks.state_of("ReduceLROnPlateau", state, PlateauState, "s.update(state, value=metric)")
+        checks.state_shape("ReduceLROnPlateau", "lr", state.lr, self._lr_shape, self.num_groups)
         return state.lr
+
+    @property
+    def _lr_shape(self) -> tuple[int, ...]:
+        return () if self.num_groups is None else (self.num_groups,)
 
     def _checked(self, state: PlateauState) -> PlateauState:
         """A state entering ``update`` (perhaps restored from a checkpoint), checked and cast to the compute
-        dtypes: float ``best``/``lr`` (not NaN, ``lr >= 0``) and non-negative integer counters."""
+        dtypes: float ``best``/``lr`` (not NaN, ``lr`` finite and ``>= 0``, one per parameter group) and
+        non-negative integer counters."""
         o, dtype, idt = "ReduceLROnPlateau.update", float_dtype(), int_dtype()
         if not isinstance(state, PlateauState):
             raise TypeError(f"{o}: state must be a PlateauState (from init()), got {type(state).__name__}.")
+        checks.state_shape(o, "lr", state.lr, self._lr_shape, self.num_groups)
+        for name in ("best", "num_bad_epochs", "cooldown_counter", "last_epoch"):
+            checks.state_shape(o, name, getattr(state, name), ())
         return PlateauState(
             checks.state_float(o, "best", state.best, dtype),
             checks.state_count(o, "num_bad_epochs", state.num_bad_epochs, idt),
             checks.state_count(o, "cooldown_counter", state.cooldown_counter, idt),
             checks.state_count(o, "last_epoch", state.last_epoch, idt),
-            checks.state_float(o, "lr", state.lr, dtype, nonneg=True),
+            checks.state_float(o, "lr", state.lr, dtype, nonneg=True, finite=True),
         )
 
     def update(self, state: PlateauState, value=None, **extra_args) -> PlateauState:
@@ -167,7 +177,7 @@ class ReduceLROnPlateau(StatefulSchedule, mirrors="torch.optim.lr_scheduler.Redu
             better = current > best + thr
         one = jnp.ones((), state.num_bad_epochs.dtype)
         best = jnp.where(better, current, best)
-        bad = jnp.where(better, jnp.zeros_like(one), state.num_bad_epochs + one)
+        bad = jnp.where(better, jnp.zeros_like(one), inc(state.num_bad_epochs))  # counters saturate, never wrap
         in_cooldown = state.cooldown_counter > 0
         cooldown = jnp.where(in_cooldown, state.cooldown_counter - one, state.cooldown_counter)
         bad = jnp.where(in_cooldown, jnp.zeros_like(bad), bad)
@@ -177,4 +187,4 @@ class ReduceLROnPlateau(StatefulSchedule, mirrors="torch.optim.lr_scheduler.Redu
         lr = jnp.where(reduce & (lr - new > arr(self.eps, lr.dtype)), new, lr)
         cooldown = jnp.where(reduce, jnp.asarray(self.cooldown, cooldown.dtype), cooldown)
         bad = jnp.where(reduce, jnp.zeros_like(bad), bad)
-        return PlateauState(best, bad, cooldown, state.last_epoch + one, lr.astype(state.lr.dtype))
+        return PlateauState(best, bad, cooldown, inc(state.last_epoch), lr.astype(state.lr.dtype))

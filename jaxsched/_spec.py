@@ -99,6 +99,13 @@ def parse_spec(text: str) -> Any:
                         f"characters, got {len(text):,}.")
     src = text.strip()
     try:
+        src.encode("utf-8")
+    except UnicodeEncodeError as err:  # a lone surrogate: a byte the terminal could not decode
+        bad = text.strip()[err.start]
+        raise SpecError(f"schedule spec {_echo(text)} holds the character {bad!r} at position {err.start}, which "
+                        f"is not valid UTF-8 text (a byte the terminal could not decode?); write the spec in "
+                        f"plain text such as {_EXAMPLE}.") from None
+    try:
         tree = ast.parse(src, mode="eval")
     except SyntaxError as err:
         raise SpecError(f"schedule spec {_echo(text)} is not a constructor call: {err.msg}. "

@@ -45,7 +45,7 @@ class SWALR(Schedule, mirrors="torch.optim.swa_utils.SWALR"):
         a = self.anneal_epochs
         if isinstance(a, bool) or not isinstance(a, numbers.Integral) or a < 0:
             raise ValueError(f"SWALR: anneal_epochs must be equal or greater than 0, got anneal_epochs={a!r}.")
-        self._set("anneal_epochs", int(a))
+        self._set("anneal_epochs", checks.check_steps(c, "anneal_epochs", int(a)))
 
     def _ramp(self, t):
         """``(alpha, 1 - alpha)`` at ``t``, the second computed directly (no cancellation near alpha = 1)."""

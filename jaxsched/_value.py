@@ -233,6 +233,26 @@ def _to_json(cls: str, name: str, v):
     return v
 
 
+#: Deepest nesting of dicts and lists a config may hold (a schedule is two: its dict and its ``args``). The
+#: deepest schedule a spec can write (32 levels of calls, lists and tuples) stays well within it.
+MAX_CONFIG_DEPTH = 100
+
+
+def _check_depth(config) -> None:
+    """Refuse a config nested deeper than :data:`MAX_CONFIG_DEPTH`, walking it without recursion (rebuilding it,
+    or even printing it, would exceed Python's recursion limit)."""
+    stack = [(config, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_CONFIG_DEPTH:
+            raise ValueError(f"from_config: config must be nested at most {MAX_CONFIG_DEPTH} levels deep (dicts "
+                             f"and lists), got a deeper one; a schedule's to_config() output is far shallower.")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend((v, depth + 1) for v in value)
+
+
 def from_config(config: dict | str) -> Value:
     """Rebuild a schedule from :meth:`Value.to_config` output (a dict or its JSON text)."""
     if isinstance(config, str):
@@ -240,6 +260,10 @@ def from_config(config: dict | str) -> Value:
             config = json.loads(config)
         except json.JSONDecodeError as err:
             raise ValueError(f"from_config: config is not valid JSON ({err}).") from None
+        except RecursionError:
+            raise ValueError(f"from_config: config must be nested at most {MAX_CONFIG_DEPTH} levels deep (dicts "
+                             f"and lists), got JSON text nested too deeply to parse.") from None
+    _check_depth(config)
     if (not isinstance(config, dict) or set(config) != {"name", "args"} or not isinstance(config["name"], str)
             or not isinstance(config["args"], dict)):
         shown = repr(config)

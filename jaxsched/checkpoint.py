@@ -20,6 +20,7 @@ Importing this module needs ``orbax-checkpoint`` (``pip install "jaxsched[flax]"
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
@@ -59,9 +60,9 @@ def schedule_config(schedule) -> dict:
     if isinstance(schedule, Accumulate):
         return {"accumulate": schedule_config(schedule.plateau), "accumulation_size": schedule.accumulation_size}
     if isinstance(schedule, (int, float)) and not isinstance(schedule, bool):
-        return {"constant": float(schedule)}
+        return {"constant": _finite(schedule)}
     if isinstance(schedule, tuple) and all(isinstance(x, (int, float)) for x in schedule):
-        return {"constant": [float(x) for x in schedule]}
+        return {"constant": [_finite(x, i) for i, x in enumerate(schedule)]}
     to_config = getattr(schedule, "to_config", None)
     if to_config is None:
         raise TypeError(f"schedule_config: schedule must be a jaxsched schedule, Running, accumulate(...) or a "
@@ -72,6 +73,16 @@ def schedule_config(schedule) -> dict:
         raise TypeError(f"schedule_config: {schedule!r} has no JSON config, so a checkpoint cannot record it "
                         f"({err}).") from err
     return json.loads(json.dumps(config))
+
+
+def _finite(lr: float, index: int | None = None) -> float:
+    """A constant LR as a float; NaN and inf are refused (NaN never compares equal, so the check at restore would
+    refuse every checkpoint saved with it; neither is an LR an optimizer can use)."""
+    value = float(lr)
+    if not math.isfinite(value):
+        shown = "schedule" if index is None else f"schedule[{index}]"
+        raise ValueError(f"schedule_config: a constant LR must be finite, got {shown}={value!r}.")
+    return value
 
 
 def _differences(saved: Any, current: Any, path: str = "") -> list[str]:
@@ -152,9 +163,16 @@ def load_schedule_config(directory: str | os.PathLike) -> dict:
     Args:
       directory: a checkpoint written by :func:`save`.
     """
+    path = os.path.abspath(directory)
     with _checkpointer() as ckpt:
-        out = ckpt.restore(os.path.abspath(directory),
-                           args=ocp.args.Composite(**{SCHEDULE_ITEM: ocp.args.JsonRestore()}))
+        try:
+            out = ckpt.restore(path, args=ocp.args.Composite(**{SCHEDULE_ITEM: ocp.args.JsonRestore()}))
+        except KeyError:  # orbax: 'Item "schedule" was not found in the checkpoint. Available items: [...]'
+            raise ValueError(
+                f"restore: the checkpoint at {path!r} has no {SCHEDULE_ITEM!r} item: it was not written by "
+                f"jaxsched.checkpoint.save (a plain orbax checkpoint?), so the schedule it was saved with is "
+                f"unknown. Restore it with orbax directly, or save it again with jaxsched.checkpoint.save."
+            ) from None
     return out[SCHEDULE_ITEM]
 
 

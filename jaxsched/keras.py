@@ -358,8 +358,12 @@ class PolynomialDecay(_Decay, name="keras.PolynomialDecay",
     def _get_closed_form_lr(self, e, dtype):
         T = self.decay_steps
         if self.cycle:
-            mult = jnp.maximum(div(e + (T - 1), T), 1)  # ceil(t / T), 1 at t = 0
-            left = (mult * T - e).astype(dtype) / (mult * T).astype(dtype)
+            # ceil(t / T) (1 at t = 0) and mult * T - t from the quotient and remainder: t + T - 1 and mult * T
+            # would wrap around past the largest step
+            k, r = div(e, T), mod(e, T)
+            mult = jnp.maximum(k + (r > 0).astype(e.dtype), 1)
+            gap = jnp.where(r > 0, T - r, jnp.where(e == 0, T, 0))
+            left = gap.astype(dtype) / (mult.astype(dtype) * T)
         else:
             left = (T - jnp.minimum(e, T)).astype(dtype) / T
         lr0, end = arr(self.initial_learning_rate, dtype), arr(self.end_learning_rate, dtype)

@@ -356,9 +356,9 @@ class Accumulate(StatefulSchedule):
             raise TypeError(f"{o}: state must be an AccumulateState (from init()), got {type(state).__name__}.")
         dtype = float_dtype()
         total = checks.state_float(o, "total", state.total, dtype)  # a restored state: checked and cast
-        count = checks.state_count(o, "count", state.count, int_dtype())
+        count = checks.state_count(o, "count", state.count, int_dtype(), below=self.accumulation_size)
         total = total + checks.metric(o, value, dtype)
-        count = count + 1
+        count = count + 1  # < accumulation_size before (checked above, or kept so by every update)
         full = count >= self.accumulation_size
         stepped = self.plateau.update(state.plateau, value=total / self.accumulation_size)
         plateau = jax.tree_util.tree_map(lambda new, old: jnp.where(full, new, old), stepped, state.plateau)
@@ -367,6 +367,7 @@ class Accumulate(StatefulSchedule):
 
     def __call__(self, state: AccumulateState, **extra_args) -> Array:
         del extra_args
+        checks.state_of("accumulate", state, AccumulateState, "s.update(state, value=metric)")
         return self.plateau(state.plateau)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 from collections.abc import Sequence
 from typing import Any
 
@@ -78,6 +79,13 @@ def check_out(out: str) -> None:
     if ext not in formats:
         got = f"extension {'.' + ext!r}" if ext else "no extension"
         raise PlotError(f"--out {path!r} has {got}; use one of " + ", ".join("." + f for f in formats) + ".")
+    if ext == "pgf":  # matplotlib writes .pgf by running a TeX program: look for it before computing anything
+        import matplotlib
+
+        tex = str(matplotlib.rcParams["pgf.texsystem"])
+        if shutil.which(tex) is None:
+            raise PlotError(f"--out {path!r}: the .pgf format needs {tex!r} (matplotlib's "
+                            f"rcParams['pgf.texsystem']), which is not installed; install TeX or use .pdf or .svg.")
 
 
 def load(specs: Sequence[str]) -> list:
@@ -134,6 +142,9 @@ def plot(specs: Sequence[str], steps: int, out: str, steps_per_epoch: int | None
         fig.savefig(out, dpi=100, bbox_inches="tight")
     except OSError as err:
         raise PlotError(f"--out {os.fspath(out)!r} cannot be written: {err.strerror or err}.") from None
+    except RuntimeError as err:  # a backend that runs an external program (pgf: TeX) and fails
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise PlotError(f"--out {os.fspath(out)!r} cannot be written: {first}") from None
     finally:
         plt.close(fig)
     return schedules

@@ -54,7 +54,7 @@ import numpy as np
 from . import _checks as checks
 from ._base import LR, Schedule, StatefulSchedule
 from ._cycles import check_cycles, cos_half, cycle, power_of
-from ._numerics import Array, arr, div, float_dtype, int_dtype, is_concrete
+from ._numerics import Array, arr, div, float_dtype, inc, int_dtype, is_concrete
 from ._value import leaf, static
 
 __all__ = ["CLASSES", "CosineLRScheduler", "MultiStepLRScheduler", "NOISE_REFUSAL", "PlateauLRScheduler",
@@ -606,7 +606,13 @@ class PlateauLRScheduler(StatefulSchedule, name="timm.PlateauLRScheduler",
     def __call__(self, state: PlateauState, **extra_args) -> Array:
         """The LR in ``state``."""
         del extra_args
+        checks.state_of("PlateauLRScheduler", state, PlateauState, "s.update(state, value=metric)")
+        checks.state_shape("PlateauLRScheduler", "lr", state.lr, self._lr_shape, self.num_groups)
         return state.lr
+
+    @property
+    def _lr_shape(self) -> tuple[int, ...]:
+        return () if self.num_groups is None else (self.num_groups,)
 
     def update(self, state: PlateauState, value=None, **extra_args) -> PlateauState:
         """timm's ``step(state.epoch + 1, metric=value)``."""
@@ -620,13 +626,15 @@ class PlateauLRScheduler(StatefulSchedule, name="timm.PlateauLRScheduler",
         o, dtype, it = "PlateauLRScheduler.update", float_dtype(), int_dtype()
         if not isinstance(state, PlateauState):
             raise TypeError(f"{o}: state must be a timm.PlateauState (from init()), got {type(state).__name__}.")
+        checks.state_shape(o, "lr", state.lr, self._lr_shape, self.num_groups)
+        for name in ("epoch", "best", "num_bad_epochs", "cooldown_counter"):
+            checks.state_shape(o, name, getattr(state, name), ())
         state = PlateauState(  # a restored state: checked and cast to the compute dtypes
             checks.state_count(o, "epoch", state.epoch, it), checks.state_float(o, "best", state.best, dtype),
             checks.state_count(o, "num_bad_epochs", state.num_bad_epochs, it),
             checks.state_count(o, "cooldown_counter", state.cooldown_counter, it),
-            checks.state_float(o, "lr", state.lr, dtype, nonneg=True))
-        one = jnp.ones((), state.epoch.dtype)
-        epoch = state.epoch + one
+            checks.state_float(o, "lr", state.lr, dtype, nonneg=True, finite=True))
+        epoch = inc(state.epoch)  # saturates at the largest step, never wraps
         base = arr(self.lr, dtype) * jnp.ones_like(state.lr)
         # the warm-up (epoch <= warmup_t): timm sets the LR and skips the plateau
         if self.warmup_t:
@@ -643,7 +651,7 @@ class PlateauLRScheduler(StatefulSchedule, name="timm.PlateauLRScheduler",
         else:
             better = current > state.best * (thr + 1.0)
         best = jnp.where(better, current, state.best)
-        bad = jnp.where(better, 0, state.num_bad_epochs + 1).astype(state.num_bad_epochs.dtype)
+        bad = jnp.where(better, 0, inc(state.num_bad_epochs)).astype(state.num_bad_epochs.dtype)
         cooling = state.cooldown_counter > 0
         cool = jnp.where(cooling, state.cooldown_counter - 1, state.cooldown_counter)
         bad = jnp.where(cooling, 0, bad).astype(bad.dtype)

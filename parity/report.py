@@ -40,6 +40,10 @@ def prepare_out(out: Path) -> None:
         except OSError as err:
             raise ReportPathError(f"--out {shown!r}: cannot create the folder {str(folder)!r}: "
                                   f"{err.strerror or err}.") from None
+    for name in ("index.html", "README.md"):  # the two files write() creates must be files, or not exist yet
+        if (out / name).is_dir():
+            raise ReportPathError(f"--out {shown!r}: {str(out / name)!r} is a folder, so the report cannot be "
+                                  f"written there; remove it or choose another --out.")
     probe = out / ".parity-write-check"
     try:
         probe.write_bytes(b"")

@@ -11,7 +11,7 @@ import numpy as np
 from .. import _checks as checks
 from .._base import LR, StatefulSchedule, leaf, static
 from .._checks import check_choice, check_float, check_int, check_lengths, check_lr, per_group
-from .._numerics import Array, arr, float_dtype, int_dtype
+from .._numerics import Array, arr, float_dtype, inc, int_dtype
 from .._value import _is_tracer
 
 # ----------------------------------------------------------------------------------------------------------
@@ -138,15 +138,19 @@ class GreedyLR(StatefulSchedule, mirrors="transformers.optimization.GreedyLR"):
         o, dtype, it = "GreedyLR.update", float_dtype(), int_dtype()
         if not isinstance(state, GreedyLRState):
             raise TypeError(f"{o}: state must be a GreedyLRState (from init()), got {type(state).__name__}.")
+        self._check_shapes(o, state)
         count = {n: checks.state_count(o, n, getattr(state, n), it) for n in (
-            "num_bad_epochs", "num_good_epochs", "cooldown_counter", "warmup_counter", "last_epoch",
-            "window_count", "window_head")}
+            "num_bad_epochs", "num_good_epochs", "cooldown_counter", "warmup_counter", "last_epoch")}
+        size = self.window_size
+        count["window_count"] = checks.state_count(o, "window_count", state.window_count, it, below=size + 1)
+        count["window_head"] = checks.state_count(o, "window_head", state.window_head, it, below=size)
         return GreedyLRState(
-            lr=checks.state_float(o, "lr", state.lr, dtype, nonneg=True),
+            lr=checks.state_float(o, "lr", state.lr, dtype, nonneg=True, finite=True),
             best=checks.state_float(o, "best", state.best, dtype),
-            reset_start=jnp.asarray(state.reset_start).astype(it),
-            window=jnp.asarray(state.window).astype(dtype),  # a NaN metric enters the window as in transformers
-            window_sum=jnp.asarray(state.window_sum).astype(dtype),
+            reset_start=checks.state_count(o, "reset_start", state.reset_start, it, signed=True),
+            # a NaN metric enters the window (and its sum) as in transformers
+            window=checks.state_float(o, "window", state.window, dtype, allow_nan=True),
+            window_sum=checks.state_float(o, "window_sum", state.window_sum, dtype, allow_nan=True),
             **count,
         )
 
@@ -172,8 +176,8 @@ class GreedyLR(StatefulSchedule, mirrors="transformers.optimization.GreedyLR"):
         normal = ~in_cool & ~in_warm
         better = self._is_better(current, state.best, dtype)
         best = jnp.where(normal & better, current, state.best)
-        bad = jnp.where(normal & ~better, state.num_bad_epochs + 1, 0).astype(it)
-        good = jnp.where(normal & better, state.num_good_epochs + 1, 0).astype(it)
+        bad = jnp.where(normal & ~better, inc(state.num_bad_epochs), 0).astype(it)  # counters saturate
+        good = jnp.where(normal & better, inc(state.num_good_epochs), 0).astype(it)
         cooldown = jnp.where(in_cool, state.cooldown_counter - 1, state.cooldown_counter)
         warmup = jnp.where(in_warm, state.warmup_counter - 1, state.warmup_counter)
 
@@ -206,7 +210,7 @@ class GreedyLR(StatefulSchedule, mirrors="transformers.optimization.GreedyLR"):
             wsum = jnp.where(do_reset, 0.0, wsum).astype(dtype)
         return GreedyLRState(
             lr=new_lr, best=best, num_bad_epochs=bad, num_good_epochs=good, cooldown_counter=cooldown,
-            warmup_counter=warmup, reset_start=reset_start, last_epoch=state.last_epoch + 1, window=window,
+            warmup_counter=warmup, reset_start=reset_start, last_epoch=inc(state.last_epoch), window=window,
             window_count=count, window_head=head, window_sum=wsum,
         )
 
@@ -217,4 +221,18 @@ class GreedyLR(StatefulSchedule, mirrors="transformers.optimization.GreedyLR"):
                 f"GreedyLR is metric-driven: call it on its state (g(state), with state = g.init() and "
                 f"state = g.update(state, value=metric)), got {type(state).__name__}."
             )
+        checks.state_shape("GreedyLR", "lr", state.lr, self._lr_shape, self.num_groups)
         return state.lr
+
+    @property
+    def _lr_shape(self) -> tuple[int, ...]:
+        return () if self.num_groups is None else (self.num_groups,)
+
+    def _check_shapes(self, owner: str, state: GreedyLRState) -> None:
+        """Every field of a (restored) state has the shape init() gives it: one LR per parameter group, a
+        window of ``window_size``, scalars elsewhere (static shapes: checked under jax.jit too)."""
+        checks.state_shape(owner, "lr", state.lr, self._lr_shape, self.num_groups)
+        checks.state_shape(owner, "window", state.window, (self.window_size,))
+        for name in GreedyLRState._fields:
+            if name not in ("lr", "window"):
+                checks.state_shape(owner, name, getattr(state, name), ())

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._base import LR, Schedule, leaf, static
-from .._checks import check_float, check_int, check_lr
+from .._checks import check_float, check_int, check_lr, check_steps
 from .._numerics import Array, arr, is_concrete
 
 #: The names ``transformers.get_scheduler`` accepts (``transformers.SchedulerType``), in its order.
@@ -467,6 +467,13 @@ class WSDSchedule(_Warmup, mirrors="transformers.optimization.get_wsd_schedule")
         self._set("num_stable_steps", _steps(n, "num_stable_steps", self.num_stable_steps, optional=True))
         if self.num_training_steps is None and self.num_stable_steps is None:
             raise ValueError(f"{n}: Either num_training_steps or num_stable_steps must be specified.")
+        W, D = self.num_warmup_steps, self.num_decay_steps
+        if self.num_stable_steps is None:  # the step arithmetic uses W + S and W + S + D
+            check_steps(n, "num_training_steps - num_warmup_steps - num_decay_steps", self.stable_steps,
+                        num_training_steps=self.num_training_steps, num_warmup_steps=W, num_decay_steps=D)
+        else:
+            check_steps(n, "num_warmup_steps + num_stable_steps + num_decay_steps", W + self.num_stable_steps + D,
+                        num_warmup_steps=W, num_stable_steps=self.num_stable_steps, num_decay_steps=D)
         if self.warmup_type not in _WSD_TYPES:
             raise ValueError(f"{n}: Unknown warmup type: {self.warmup_type}, expected 'linear', 'cosine' or '1-sqrt'")
         if self.decay_type not in _WSD_TYPES:
