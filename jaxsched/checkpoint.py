@@ -6,8 +6,14 @@ the run continues on LRs that match neither run. These helpers save ``schedule``
 item of the checkpoint and compare it at restore:
 
 * :func:`save` / :func:`restore`: one checkpoint in a directory.
-* :func:`save_args` / :func:`restore_args` / :func:`check_schedule`: the same items for an
-  ``orbax.checkpoint.CheckpointManager`` (``manager.save(step, args=save_args(state, schedule))``).
+* :func:`save_args` / :func:`restore_args` / :func:`check_schedule` / :func:`check_digests`: the same items for
+  an ``orbax.checkpoint.CheckpointManager`` (``manager.save(step, args=save_args(state, schedule))``).
+
+orbax does not checksum array data: a flipped byte in a saved array file restores as a wrong value (a weight of
+1.4e19, say) without an error. So a third item holds the SHA-256 of every array of the state (its bytes, dtype
+and shape), and :func:`restore` (or :func:`check_digests`, with a manager) recomputes them and refuses a state
+that differs, naming the array. Not verified: arrays that span several processes (each process sees only its
+part; they are listed as such in the digests) and checkpoints written before this item existed.
 
 A schedule is described by its config: ``schedule.to_config()`` for a jaxsched schedule or
 :class:`jaxsched.ReduceLROnPlateau`; :class:`jaxsched.Running` and :func:`jaxsched.optim.accumulate` wrap
@@ -19,10 +25,14 @@ Importing this module needs ``orbax-checkpoint`` (``pip install "jaxsched[flax]"
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 from typing import Any
+
+import jax
+import numpy as np
 
 try:
     import orbax.checkpoint as ocp
@@ -35,17 +45,75 @@ except ModuleNotFoundError as err:  # the extra is missing: say which
 from . import Running
 from .optim import Accumulate
 
-__all__ = ["ScheduleMismatchError", "check_schedule", "load_schedule_config", "restore", "restore_args", "save",
-           "save_args", "schedule_config"]
+__all__ = ["CheckpointDamagedError", "ScheduleMismatchError", "check_digests", "check_schedule", "digests",
+           "load_schedule_config", "restore", "restore_args", "save", "save_args", "schedule_config"]
 
 #: The name of the checkpoint item that holds the schedule's config.
 SCHEDULE_ITEM = "schedule"
 #: The name of the checkpoint item that holds the training state.
 STATE_ITEM = "state"
+#: The name of the checkpoint item that holds the SHA-256 of every array of the state.
+DIGEST_ITEM = "digests"
 
 
 class ScheduleMismatchError(ValueError):
     """The checkpoint was saved with another schedule than the one the optimizer is built with."""
+
+
+class CheckpointDamagedError(ValueError):
+    """A restored array is not what was saved: the checkpoint's data files were changed or damaged."""
+
+
+def _host(leaf) -> np.ndarray | None:
+    """The array as NumPy (a typed PRNG key as its key data), or ``None`` when this process sees only part."""
+    if isinstance(leaf, jax.Array):
+        if not leaf.is_fully_addressable:
+            return None
+        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+    return np.asarray(leaf)
+
+
+def _sha256(a: np.ndarray) -> str:
+    h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
+    h.update(np.ascontiguousarray(a).tobytes())
+    return "sha256:" + h.hexdigest()
+
+
+def digests(state) -> dict:
+    """The checkpoint's digest item for ``state``: each array's key path, dtype and SHA-256 (of its dtype, shape
+    and bytes).
+
+    Args:
+      state: the training state (a pytree of arrays and Python numbers).
+    """
+    out = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
+        a = _host(leaf)
+        out[jax.tree_util.keystr(path)] = (
+            {"digest": "unverified: spans processes"} if a is None else {"dtype": str(a.dtype), "digest": _sha256(a)})
+    return out
+
+
+def check_digests(saved: dict, state, where: str = "the checkpoint") -> None:
+    """Raise :class:`CheckpointDamagedError` unless every array of the restored ``state`` is what was saved.
+
+    Args:
+      saved: the digest item read from the checkpoint (``restored.digests`` with :func:`restore_args`).
+      state: the restored training state.
+      where: how the message names the checkpoint (its directory).
+    """
+    for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
+        key = jax.tree_util.keystr(path)
+        entry, a = saved.get(key), _host(leaf)
+        if entry is None or a is None or "dtype" not in entry:  # not saved by this version, or spans processes
+            continue
+        if _sha256(a if str(a.dtype) == entry["dtype"] else a.astype(entry["dtype"])) != entry.get("digest"):
+            raise CheckpointDamagedError(
+                f"restore: the array {key} restored from {where} differs from the one saved (SHA-256 mismatch): "
+                f"the checkpoint's data files were changed or damaged. Nothing was restored; restore an earlier "
+                f"checkpoint, or delete this one and restart from the last good one."
+            )
 
 
 def schedule_config(schedule) -> dict:
@@ -127,17 +195,20 @@ def save_args(state, schedule) -> ocp.args.Composite:
       schedule: the optimizer's schedule (see :func:`schedule_config`).
     """
     return ocp.args.Composite(**{STATE_ITEM: ocp.args.StandardSave(state),
-                                 SCHEDULE_ITEM: ocp.args.JsonSave(schedule_config(schedule))})
+                                 SCHEDULE_ITEM: ocp.args.JsonSave(schedule_config(schedule)),
+                                 DIGEST_ITEM: ocp.args.JsonSave(digests(state))})
 
 
 def restore_args(target) -> ocp.args.Composite:
-    """The orbax args that restore both items into the structure of ``target``.
+    """The orbax args that restore the three items, the state into the structure of ``target``. Check the result
+    with :func:`check_schedule` and :func:`check_digests`.
 
     Args:
       target: a training state of the structure to restore (e.g. freshly initialised).
     """
     return ocp.args.Composite(**{STATE_ITEM: ocp.args.StandardRestore(target),
-                                 SCHEDULE_ITEM: ocp.args.JsonRestore()})
+                                 SCHEDULE_ITEM: ocp.args.JsonRestore(),
+                                 DIGEST_ITEM: ocp.args.JsonRestore()})
 
 
 def _checkpointer() -> ocp.Checkpointer:
@@ -186,9 +257,15 @@ def restore(directory: str | os.PathLike, target, schedule):
 
     Raises:
       ScheduleMismatchError: the checkpoint was saved with a different schedule.
+      CheckpointDamagedError: a restored array differs from the one saved.
     """
     check_schedule(load_schedule_config(directory), schedule)
+    path = os.path.abspath(directory)
+    args = {STATE_ITEM: ocp.args.StandardRestore(target)}
+    if os.path.isdir(os.path.join(path, DIGEST_ITEM)):  # written before the digests existed: not verified
+        args[DIGEST_ITEM] = ocp.args.JsonRestore()
     with _checkpointer() as ckpt:
-        out = ckpt.restore(os.path.abspath(directory),
-                           args=ocp.args.Composite(**{STATE_ITEM: ocp.args.StandardRestore(target)}))
+        out = ckpt.restore(path, args=ocp.args.Composite(**args))
+    if DIGEST_ITEM in out:
+        check_digests(out[DIGEST_ITEM], out[STATE_ITEM], repr(path))
     return out[STATE_ITEM]
