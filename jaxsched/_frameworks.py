@@ -34,7 +34,8 @@ def from_keras(schedule: Any) -> Schedule:
     """The jaxsched schedule for a live ``keras.optimizers.schedules`` object (Keras 3).
 
     Every built-in Keras schedule converts to its ``jaxsched.keras`` class, read from its ``get_config()``;
-    a schedule made by :func:`jaxsched.keras.as_keras` gives back the jaxsched schedule it wraps.
+    a schedule made by :func:`jaxsched.keras.as_keras` gives back the jaxsched schedule it wraps, and a
+    ``jaxsched.keras`` schedule (a Keras schedule once Keras is imported) is given back as it is.
 
     >>> import os; os.environ.setdefault("KERAS_BACKEND", "jax")  # doctest: +SKIP
     >>> import keras, jaxsched  # doctest: +SKIP
@@ -45,6 +46,8 @@ name='ExponentialDecay')
     wrapped = getattr(schedule, "_jaxsched_schedule", None)
     if wrapped is not None:
         return wrapped
+    if isinstance(schedule, Schedule):  # jaxsched.keras.<Name>, which Keras takes as its own schedule
+        return schedule
     name = type(schedule).__name__
     module = type(schedule).__module__
     cls = _mirrored("keras.optimizers.schedules").get(name)

@@ -146,6 +146,7 @@ def test_it_stays_a_jaxsched_schedule():
     np.testing.assert_allclose(jax.jit(s)(steps), s(steps), rtol=1e-6)
     assert jaxsched.from_config(s.to_config()) == s and hash(jaxsched.from_config(s.to_config())) == hash(s)
     assert jk.CosineDecay.from_config(s.get_config()) == s
+    assert jaxsched.from_keras(s) is s  # Keras takes it as its own schedule; from_keras gives it back as it is
     # vmap over a float hyperparameter (a pytree leaf)
     out = jax.vmap(lambda peak: jk.CosineDecay(0.0, decay_steps=5, warmup_target=peak, warmup_steps=2)(steps))(
         jnp.asarray([0.1, 0.2]))
