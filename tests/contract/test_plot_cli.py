@@ -12,7 +12,7 @@ import pytest
 from jaxsched import plot as jplot
 from jaxsched.__main__ import main as jaxsched_main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ONECYCLE = "OneCycleLR(max_lr=0.1, total_steps=100)"
 COSINE = "CosineAnnealingLR(0.1, T_max=50)"
 

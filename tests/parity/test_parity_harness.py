@@ -15,7 +15,7 @@ import jaxsched
 from parity import __main__ as cli
 from parity import catalogue, compare, report
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _case(name, build, steps=20, **kw):

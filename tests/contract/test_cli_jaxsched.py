@@ -17,7 +17,7 @@ from jaxsched import plot as jplot
 from jaxsched.__main__ import main as jaxsched_main
 from jaxsched.__main__ import parser as jaxsched_parser
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PLATEAU = "ReduceLROnPlateau(0.1, patience=2)"
 METRICS = [1.0, 0.9, 0.9, 0.9, 0.9, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]
 
