@@ -41,6 +41,7 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"jaxsched {jaxsched.__version__}"
 
 
+@pytest.mark.slow
 def test_version_and_errors_from_the_installed_entry_point(tmp_path):
     """``python -m jaxsched`` (what the ``jaxsched`` script calls): version, and a bad --out as one line."""
     proc = subprocess.run([sys.executable, "-m", "jaxsched", "--version"], cwd=ROOT, capture_output=True,

@@ -17,6 +17,7 @@ ONECYCLE = "OneCycleLR(max_lr=0.1, total_steps=100)"
 COSINE = "CosineAnnealingLR(0.1, T_max=50)"
 
 
+@pytest.mark.slow
 def test_command_line_writes_png(tmp_path):
     """The brief's example, end to end through ``python -m jaxsched``."""
     out = tmp_path / "lr.png"

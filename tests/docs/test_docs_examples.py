@@ -19,6 +19,8 @@ from typing import NamedTuple
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every docs example, each page in a fresh interpreter
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 SKIP = re.compile(r"#\s*doc-test:\s*skip\b\s*(\((?P<reason>[^)]*)\))?")

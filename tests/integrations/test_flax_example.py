@@ -17,6 +17,8 @@ from flax.training import train_state
 import jaxsched
 from parity.torch_ref import torch_trajectory
 
+pytestmark = pytest.mark.slow  # trains a Flax model against torch, once per torch scheduler
+
 
 class MLP(nn.Module):
     @nn.compact

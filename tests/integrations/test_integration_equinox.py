@@ -51,6 +51,7 @@ def test_array_leaves_compile_once(make):
     assert len(compiles) == 1
 
 
+@pytest.mark.slow
 def test_equinox_training_follows_torch():
     model = eqx.nn.MLP(4, 1, width_size=8, depth=1, key=jax.random.key(0))
     x = jax.random.normal(jax.random.key(1), (16, 4))

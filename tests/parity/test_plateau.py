@@ -146,6 +146,7 @@ def test_golden_values():
     np.testing.assert_allclose(lr[1:], [[0.1, 0.1], [0.05, 0.05], [0.05, 0.025], [0.05, 0.0125]], rtol=1e-7)
 
 
+@pytest.mark.slow
 @given(plateaus(), metric_sequences())
 def test_parity_x64(p, metrics):
     note(f"{p!r}, metrics={metrics!r}")
@@ -161,6 +162,7 @@ def test_parity_x64(p, metrics):
         assert int(states.last_epoch[i]) == i + 1
 
 
+@pytest.mark.slow
 @given(plateaus(), metric_sequences())
 def test_parity_float32(p, metrics):
     note(f"{p!r}, metrics={metrics!r}")
