@@ -20,7 +20,7 @@ _TRAJECTORIES: dict[tuple, tuple[np.ndarray, np.ndarray | None]] = {}
 
 def torch_trajectory(schedule, steps: int, optimizer: str = "sgd"):
     """``(lr, momentum)`` as :func:`parity.torch_ref.torch_trajectory` gives them, computed once per test run."""
-    x64 = jax.dtypes.canonicalize_dtype(np.float64) == np.float64
+    x64 = bool(jax.config.jax_enable_x64)  # the current precision, inside jax.enable_x64 blocks too
     try:
         key = (schedule, steps, optimizer, x64)
         hash(key)
