@@ -2,7 +2,7 @@
 
 ``jaxsched.keras.<Name>(...)`` takes the arguments of ``keras.optimizers.schedules.<Name>`` (same names, same
 defaults, ``name`` included); ``s(t)`` is what Keras' ``schedule(t)`` returns, in float32 and with x64 (checked
-against live Keras 3.15 on the JAX backend to 1e-6 / 1e-10 of the largest LR by ``tests/test_keras_parity.py``).
+against live Keras 3.15 on the JAX backend to 1e-6 / 1e-10 of the largest LR by ``tests/parity/test_keras_parity.py``).
 They are jaxsched values: jittable, vmappable over their float hyperparameters, hashable, with a JSON config
 (registry names ``"keras.<Name>"``), and optax schedules as they stand.
 

@@ -5,7 +5,7 @@ same defaults) with the optimizer replaced by its initial LR (a tuple for severa
 jaxsched does for torch. ``s(t)`` is the LR timm sets on ``scheduler.step(t)`` (``t_in_epochs=True``, the
 default: ``t`` counts epochs) or ``scheduler.step_update(t)`` (``t_in_epochs=False``: ``t`` counts optimizer
 updates); ``t_in_epochs`` only says which counter ``t`` is, the values are the same function of ``t``. Checked
-against live timm to 1e-6 (float32) / 1e-10 (x64) of the largest LR by ``tests/test_timm_parity.py``.
+against live timm to 1e-6 (float32) / 1e-10 (x64) of the largest LR by ``tests/parity/test_timm_parity.py``.
 
 ====================================  ============================================================================
 class                                 value at ``t`` (after the warm-up)

@@ -440,7 +440,7 @@ def examples():
             0.1, num_warmup_steps=5, num_training_steps=30, min_lr_rate=0.05)),
         ("hf.WSDSchedule", hf.WSDSchedule(0.1, num_warmup_steps=5, num_decay_steps=10, num_training_steps=35)),
     ]
-    ks, tm = js.keras, js.timm  # Keras' and timm's catalogues (tests/test_keras*.py, tests/test_timm*.py)
+    ks, tm = js.keras, js.timm  # Keras' and timm's catalogues (tests/parity/test_keras_parity.py, test_timm*.py)
     out += [
         ("keras.ExponentialDecay", ks.ExponentialDecay(0.1, decay_steps=5, decay_rate=0.5, staircase=True)),
         ("keras.PiecewiseConstantDecay", ks.PiecewiseConstantDecay(boundaries=[4, 10], values=[0.1, 0.05, 0.01])),

@@ -9,6 +9,8 @@ import pytest
 import jaxsched
 from benchmarks import schedules as bench
 
+pytestmark = pytest.mark.slow  # runs `python -m benchmarks.schedules --quick` end to end (minutes)
+
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):

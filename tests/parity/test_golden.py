@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import jaxsched as js
-from parity.torch_ref import torch_trajectory
+from tests.references import torch_trajectory
 from tests.strategies import named
 
 

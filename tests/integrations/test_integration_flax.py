@@ -17,7 +17,7 @@ import jaxsched
 from jaxsched import optim
 from jaxsched.flax import TrainState, set_optimizer_lr
 from jaxsched.optim import get_lr
-from parity.torch_ref import torch_trajectory
+from tests.references import torch_trajectory
 
 LOSSES = [1.0, 0.9, 0.95, 0.97, 0.91, 0.96, 0.99, 0.8, 0.85, 0.9, 0.95, 0.97]
 

@@ -20,7 +20,7 @@ import pytest
 
 import jaxsched
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 MISSING = {
     "jaxsched.Affine", "jaxsched.LRFindResult",

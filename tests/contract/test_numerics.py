@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import jaxsched as js
-from parity.torch_ref import torch_trajectory
+from tests.references import torch_trajectory
 from tests.strategies import examples
 
 INT32_MAX = 2**31 - 1
@@ -98,6 +98,7 @@ CLOSED = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,s,torch_closed", CLOSED, ids=[c[0] for c in CLOSED])
 def test_values_near_int32_max(name, s, torch_closed):
     ks = [BIG - 2, BIG, INT32_MAX]

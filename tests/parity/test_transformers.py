@@ -135,6 +135,7 @@ def config(draw, name):
     return lrs, default_lr, W, T, kw, extra
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", LAMBDA_NAMES)
 @PER_NAME
 @given(data=st.data())
@@ -370,6 +371,7 @@ def greedy_config(draw):
     return lrs, kw, metrics
 
 
+@pytest.mark.slow
 @PER_NAME
 @given(greedy_config())
 def test_greedy_matches_transformers(cfg):

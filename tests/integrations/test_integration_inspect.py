@@ -12,7 +12,7 @@ import pytest
 import jaxsched
 from jaxsched import optim
 from jaxsched.optim import get_lr, get_momentum
-from parity.torch_ref import torch_trajectory
+from tests.references import torch_trajectory
 
 N = 12
 

@@ -43,6 +43,7 @@ def test_examples_cover_every_class():
     assert {type(s) for s in EXAMPLES} == set(jk.CLASSES.values())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("s", EXAMPLES, ids=lambda s: type(s).__name__)
 def test_from_keras_gives_the_same_schedule(s):
     live = getattr(keras.optimizers.schedules, type(s).__name__)(**s.to_config()["args"])

@@ -16,7 +16,7 @@ import jaxsched
 from parity import __main__ as cli
 from parity import catalogue, compare, report
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _case(name, build, steps=20, **kw):
@@ -110,6 +110,7 @@ def test_plateau_matches_torch_and_optax_with_patience_plus_one():
     assert res.optax_err["float64"] == 0.0
 
 
+@pytest.mark.slow
 def test_optax_findings_are_measured():
     """The harness sees what the optax reference documents: NaN past the end, clamped cosine, OneCycle exact."""
     poly = compare.run_case(catalogue.select("PolynomialLR power 0.9")[0])
@@ -120,6 +121,7 @@ def test_optax_findings_are_measured():
     assert one.passed and one.optax_err["float64"] < 1e-12 and one.optax_mom_err["float64"] < 1e-12
 
 
+@pytest.mark.slow
 def test_report_writes_html_and_markdown(tmp_path, monkeypatch, capsys):
     names = ("StepLR", "OneCycleLR", "PolynomialLR power 0.9 past total_iters")
     monkeypatch.setattr(catalogue, "CASES", [c for c in catalogue.CASES if c.name in names])
@@ -273,6 +275,7 @@ def test_plot_colours_are_consistent_across_panels_and_legends_readable():
     plt.close(fig)
 
 
+@pytest.mark.slow
 def test_check_gate_passes_on_the_whole_catalogue():
     """``python -m parity check``, the CI gate: one row per case, exit 0."""
     proc = subprocess.run([sys.executable, "-m", "parity", "check"], cwd=ROOT, capture_output=True, text=True,

@@ -15,7 +15,9 @@ import torch
 from flax.training import train_state
 
 import jaxsched
-from parity.torch_ref import torch_trajectory
+from tests.references import torch_trajectory
+
+pytestmark = pytest.mark.slow  # trains a Flax model against torch, once per torch scheduler
 
 
 class MLP(nn.Module):

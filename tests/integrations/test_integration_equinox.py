@@ -14,7 +14,7 @@ import pytest
 import jaxsched
 from jaxsched import optim
 from jaxsched.optim import get_lr, get_momentum
-from parity.torch_ref import torch_trajectory
+from tests.references import torch_trajectory
 
 SCHEDULES = [
     lambda lr: jaxsched.CosineAnnealingLR(lr, T_max=10, eta_min=0.001),
@@ -51,6 +51,7 @@ def test_array_leaves_compile_once(make):
     assert len(compiles) == 1
 
 
+@pytest.mark.slow
 def test_equinox_training_follows_torch():
     model = eqx.nn.MLP(4, 1, width_size=8, depth=1, key=jax.random.key(0))
     x = jax.random.normal(jax.random.key(1), (16, 4))

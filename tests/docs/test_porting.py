@@ -12,6 +12,8 @@ from test_docs_examples import DOCS, blocks, run_blocks
 
 import jaxsched
 
+pytestmark = pytest.mark.slow  # the porting guide's runs against torch, each in a fresh interpreter
+
 PAGE = DOCS / "porting.md"
 TRAPS = ["optax.adamw", "clip_grad_norm_", "optax.MultiSteps", "reduce_on_plateau", "Keras", "SWA"]
 SECTIONS: dict[str, list] = {}

@@ -13,11 +13,12 @@ import pytest
 from jaxsched import plot as jplot
 from jaxsched.__main__ import main as jaxsched_main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ONECYCLE = "OneCycleLR(max_lr=0.1, total_steps=100)"
 COSINE = "CosineAnnealingLR(0.1, T_max=50)"
 
 
+@pytest.mark.slow
 def test_command_line_writes_png(tmp_path):
     """The brief's example, end to end through ``python -m jaxsched``."""
     out = tmp_path / "lr.png"

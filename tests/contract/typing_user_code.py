@@ -2,7 +2,7 @@
 
 Every public schedule is built the way torch code spells it (positional arguments after the LR, and keyword
 arguments), wired into optax through ``jaxsched.optim``, and the stateful ones (the plateau, ``Running``,
-GreedyLR, the accumulating plateau) are stepped. ``tests/test_typing.py`` runs pyright on this file and also
+GreedyLR, the accumulating plateau) are stepped. ``tests/contract/test_typing.py`` runs pyright on this file and also
 runs the file, so every line here is valid at run time too.
 """
 

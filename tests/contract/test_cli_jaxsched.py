@@ -17,7 +17,7 @@ from jaxsched import plot as jplot
 from jaxsched.__main__ import main as jaxsched_main
 from jaxsched.__main__ import parser as jaxsched_parser
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PLATEAU = "ReduceLROnPlateau(0.1, patience=2)"
 METRICS = [1.0, 0.9, 0.9, 0.9, 0.9, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]
 
@@ -77,6 +77,7 @@ def test_wheel_metadata(tmp_path):
     assert "tqdm" not in (ROOT / "jaxsched" / "plot.py").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_version_and_errors_from_the_installed_entry_point(tmp_path):
     """``python -m jaxsched`` (what the ``jaxsched`` script calls): version, and a bad --out as one line."""
     proc = subprocess.run([sys.executable, "-m", "jaxsched", "--version"], cwd=ROOT, capture_output=True,

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 import jaxsched
 from jaxsched._value import CATALOGUE
-from parity.torch_ref import build, initial_lrs, make_optimizer, torch_trajectory
+from parity.torch_ref import build, initial_lrs, make_optimizer
+from tests.references import torch_trajectory
 from tests.strategies import CASES, examples, has_callable, pasteable
 
 TOL32 = 1e-6

@@ -1,6 +1,6 @@
 """Typing: pyright (standard mode, configured in pyproject.toml) reports 0 errors on ``jaxsched/`` and on user code.
 
-``tests/typing_user_code.py`` builds every public schedule with torch's positional and keyword arguments, wires
+``tests/contract/typing_user_code.py`` builds every public schedule with torch's positional and keyword arguments, wires
 it through ``jaxsched.optim`` and steps the stateful ones. A control file with a wrong argument name must be
 reported, so a checker that sees no constructors (no ``dataclass_transform``) cannot pass these tests.
 """
@@ -18,7 +18,7 @@ import pytest
 
 import jaxsched
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _pyright(*args: str, cwd: Path = ROOT) -> dict:
@@ -46,7 +46,7 @@ def test_package_ships_py_typed():
 
 @pytest.mark.slow
 def test_pyright_reports_no_error_on_the_package_and_on_user_code():
-    """The project's configuration (pyproject.toml [tool.pyright]): jaxsched/ and tests/typing_user_code.py."""
+    """The project's configuration (pyproject.toml [tool.pyright]): jaxsched/ and tests/contract/typing_user_code.py."""
     report = _pyright()
     files = report["summary"]["filesAnalyzed"]
     assert files >= 10, f"pyright analysed only {files} files: is [tool.pyright] include still right?"
@@ -74,7 +74,7 @@ def test_pyright_sees_the_constructors(tmp_path):
 
 def test_the_user_code_runs():
     """The type-checked user code is real code: it runs and gives the LRs torch gives."""
-    ns = runpy.run_path(str(ROOT / "tests" / "typing_user_code.py"))
+    ns = runpy.run_path(str(ROOT / "tests" / "contract" / "typing_user_code.py"))
     assert [round(x, 6) for x in ns["plateau_lrs"]([1.0] * 4)] == [0.1, 0.1, 0.1, 0.05]  # patience=2, factor=0.5
     assert [round(x, 6) for x in ns["running_lrs"](3)] == [0.1, 0.095, 0.09025]
     for s in ns["step_schedules"]:

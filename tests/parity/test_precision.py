@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import jaxsched as js
 from jaxsched._numerics import cyclic_position, exp_k_log
-from parity.torch_ref import torch_trajectory
+from tests.references import torch_trajectory
 from tests.strategies import HARD_CASES, decayed_torch_cases, pasteable
 
 TOL = {False: 1e-6, True: 1e-10}

@@ -16,7 +16,7 @@ import torch
 
 import jaxsched
 from jaxsched import optim
-from parity.torch_ref import torch_trajectory
+from tests.references import torch_trajectory
 
 TOL64, TOL32 = 1e-10, 1e-6
 

@@ -3,7 +3,7 @@
 The blocks of one page run in order in one namespace (a page builds on its earlier blocks), each compiled with
 its page and line as file name, so a failure points at the page. A block that must not run starts with the
 line ``# doc-test: skip (reason)``; the reason is required. The porting guide runs section by section in
-``tests/test_porting.py``; the pages generated at build time (schedules, API) are docstrings, which the
+``tests/docs/test_porting.py``; the pages generated at build time (schedules, API) are docstrings, which the
 doctests run.
 """
 
@@ -19,11 +19,13 @@ from typing import NamedTuple
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # every docs example, each page in a fresh interpreter
+
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 SKIP = re.compile(r"#\s*doc-test:\s*skip\b\s*(\((?P<reason>[^)]*)\))?")
 FENCE = re.compile(r"^(?P<indent> *)```(?P<info>[^\n`]*)$")
-OWN_TEST = {"porting.md": "tests/test_porting.py"}
+OWN_TEST = {"porting.md": "tests/docs/test_porting.py"}
 
 RUNNER = r"""
 import json, sys

@@ -27,6 +27,8 @@ from jaxsched._frameworks import from_timm
 from jaxsched._value import CATALOGUE, REGISTRY
 from tests._timm_loader import load_timm_scheduler, timm_version
 
+pytestmark = pytest.mark.slow  # whole trajectories against timm's schedulers
+
 ts = load_timm_scheduler()
 if ts is None:
     pytest.skip("timm is not installed", allow_module_level=True)

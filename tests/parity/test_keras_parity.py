@@ -31,7 +31,10 @@ from jaxsched._value import CATALOGUE, REGISTRY  # noqa: E402
 from parity.frameworks import keras_float64  # noqa: E402
 
 keras = pytest.importorskip("keras")
-pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax", reason="Keras must run on the JAX backend")
+pytestmark = [
+    pytest.mark.slow,  # whole trajectories against Keras' schedules
+    pytest.mark.skipif(keras.backend.backend() != "jax", reason="Keras must run on the JAX backend"),
+]
 
 TOL32 = 1e-6
 TOL64 = 1e-10
