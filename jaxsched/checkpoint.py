@@ -32,6 +32,7 @@ import os
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 try:
@@ -69,7 +70,7 @@ def _host(leaf) -> np.ndarray | None:
     if isinstance(leaf, jax.Array):
         if not leaf.is_fully_addressable:
             return None
-        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
             leaf = jax.random.key_data(leaf)
     return np.asarray(leaf)
 
@@ -261,7 +262,7 @@ def restore(directory: str | os.PathLike, target, schedule):
     """
     check_schedule(load_schedule_config(directory), schedule)
     path = os.path.abspath(directory)
-    args = {STATE_ITEM: ocp.args.StandardRestore(target)}
+    args: dict[str, ocp.args.CheckpointArgs] = {STATE_ITEM: ocp.args.StandardRestore(target)}
     if os.path.isdir(os.path.join(path, DIGEST_ITEM)):  # written before the digests existed: not verified
         args[DIGEST_ITEM] = ocp.args.JsonRestore()
     with _checkpointer() as ckpt:
