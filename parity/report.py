@@ -243,7 +243,7 @@ TABLE_VERDICT = {"within target": "within target", "within target (float32 only)
 def intro() -> tuple[list[str], list[str]]:
     """The report's opening: plain paragraphs, then how to read the optax columns (one item per mark)."""
     head = [
-        f"torch {torch_release()} (the installed release) against jaxsched: each case runs a torch scheduler, "
+        f"The installed torch, {torch_release()}, against jaxsched: each case runs a torch scheduler, "
         "the same schedule in jaxsched under jit in float32 and in "
         "float64, and, where optax's built-ins can express it, the optax construction an expert would write.",
         "Each number is the largest difference from torch over the whole run, divided by the largest LR torch "

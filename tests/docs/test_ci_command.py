@@ -9,11 +9,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _readme_test_command() -> str:
-    block = re.search(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), flags=re.S)
-    assert block, "the README's set-up section has no bash block"
-    lines = block.group(1).splitlines()
-    at = next(i for i, line in enumerate(lines) if line.startswith("# tests:"))
-    return lines[at + 1].strip()
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), flags=re.S)
+    lines = [line for block in blocks for line in block.splitlines()]
+    at = [i for i, line in enumerate(lines) if line.startswith("# tests:")]
+    assert len(at) == 1, "the README's set-up needs one bash block line starting '# tests:' above the test command"
+    return lines[at[0] + 1].strip()
 
 
 def test_ci_runs_the_readme_test_command():

@@ -279,7 +279,7 @@ def test_parity_report_names_the_torch_release_and_the_releases_table(tmp_path):
     html_path, md_path = report.write([], {}, {}, tmp_path, 0.0)
     version = torch.__version__.split("+")[0]
     for text in (md_path.read_text(), html_path.read_text()):
-        assert f"torch {version} (the installed release) against jaxsched" in text
+        assert f"The installed torch, {version}, against jaxsched" in text
         assert "python -m parity releases" in text and "parity/results/releases/releases.md" in text
     assert (Path(__file__).parents[2] / report.RELEASES_TABLE).is_file()
 
