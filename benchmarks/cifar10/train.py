@@ -164,17 +164,17 @@ def parse_schedule(text: str, epochs: int, steps_per_epoch: int, lr: float = 0.1
     kind = kind or ("step" if name in PER_STEP else "epoch")
     values = {"E": epochs, "S": steps_per_epoch, "T": epochs * steps_per_epoch}
     auto = {"total_steps": "T", "epochs": "E", "steps_per_epoch": "S", "T_max": "T" if kind == "step" else "E"}
-    for kw in (kw for node in ast.walk(call) for kw in getattr(node, "keywords", [])):
-        if isinstance(kw.value, ast.Name) and kw.value.id == "auto":
-            if kw.arg not in auto:
-                raise ValueError(f"--schedules entry {label!r}: 'auto' is allowed for {', '.join(auto)}, "
-                                 f"not for {kw.arg}=auto.")
-            kw.value.id = auto[kw.arg]
-    if name == "ReduceLROnPlateau" and not call.args and "lr" not in [k.arg for k in call.keywords]:
-        call.args = [ast.Constant(lr)]  # the preset's LR, as the article's ReduceLROnPlateau
-    for node in ast.walk(call):
+    for node in ast.walk(call):  # a call's keywords come before their values
+        for kw in getattr(node, "keywords", []):
+            if isinstance(kw.value, ast.Name) and kw.value.id == "auto":
+                if kw.arg not in auto:
+                    raise ValueError(f"--schedules entry {label!r}: 'auto' is allowed for {', '.join(auto)}, "
+                                     f"not for {kw.arg}=auto.")
+                kw.value.id = auto[kw.arg]
         if isinstance(node, ast.Name) and node.id in values:
             node.id = str(values[node.id])  # a whole name only; unparsed as the number
+    if name == "ReduceLROnPlateau" and not call.args and "lr" not in [k.arg for k in call.keywords]:
+        call.args = [ast.Constant(lr)]  # the preset's LR, as the article's ReduceLROnPlateau
     try:
         sched = jaxsched.parse_spec(ast.unparse(call))
     except ValueError as e:
@@ -183,7 +183,7 @@ def parse_schedule(text: str, epochs: int, steps_per_epoch: int, lr: float = 0.1
         return Plan(label, "plateau", sched)
     if getattr(sched, "num_groups", None) not in (None, 1):
         raise ValueError(f"--schedules entry {label!r} has {sched.num_groups} parameter groups; one is trained.")
-    if name == "OneCycleLR":  # torch raises 'Tried to step N times' past its end: refuse a shorter one
+    if type(sched).__name__ == "OneCycleLR":  # torch raises 'Tried to step N times' past its end: refuse a shorter one
         total = int(sched.total_steps or int(sched.epochs) * int(sched.steps_per_epoch))
         needed = epochs * steps_per_epoch if kind == "step" else epochs
         if needed > total:
@@ -311,11 +311,6 @@ def epoch_plan(seed: int, epoch: int, n: int, batch_size: int):
 
 # ----------------------------------------------------------------------------------------------------------
 # checkpoints and the output folder
-#
-# A run's checkpoint (orbax, one per epoch, the latest kept) holds its state, its plateau state, its records
-# and the SHA-256 of every saved leaf; after the save commits, process 0 also writes the SHA-256 of every
-# file of it (FILES). A restore checks both: a damaged file is named, a changed leaf too, and nothing trains
-# from it. The JSONL log is then rewritten from the checkpoint's records (the checkpoint is the truth).
 
 FILES = "files.sha256.json"
 
@@ -365,7 +360,10 @@ def leaf_digests(leaves) -> list[str]:
 
 
 class Checkpoint:
-    """One run's orbax checkpoint folder, with digests (see above)."""
+    """One run's orbax checkpoint folder: one per epoch, the latest kept, holding its state, its plateau state,
+    its records and the SHA-256 of every saved leaf; after the save commits, process 0 also writes the SHA-256
+    of every file of it (FILES). A restore checks both: a damaged file is named, a changed leaf too, and
+    nothing trains from it."""
 
     def __init__(self, path: Path, log: Path):
         import orbax.checkpoint as ocp
