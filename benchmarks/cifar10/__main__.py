@@ -53,7 +53,18 @@ def main(argv=None) -> int:
     ap.add_argument("--report-only", action="store_true", help="only rebuild summary.md and curves.png")
     args = ap.parse_args(argv)
     try:
-        return run(args)
+        out = Path(args.out)
+        if args.report_only and not out.is_dir():
+            raise CliError(f"--out={args.out!r} does not exist; run the benchmark first (without --report-only).")
+        if args.report_only or train_all(args, out):
+            from . import report
+
+            try:
+                report.write_report(out)
+            except FileNotFoundError as e:
+                raise CliError(str(e)) from None
+            print(f"wrote {out / 'summary.md'} and {out / 'curves.png'}", file=sys.stderr)
+        return 0
     except CliError as e:
         print(f"{ap.prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
@@ -99,19 +110,9 @@ def init_distributed(args, jax) -> None:
           file=sys.stderr)
 
 
-def run(args) -> int:
-    from . import report
-
-    out = Path(args.out)
-    if args.report_only:
-        if not out.is_dir():
-            raise CliError(f"--out={args.out!r} does not exist; run the benchmark first (without --report-only).")
-        try:
-            report.write_report(out)
-        except FileNotFoundError as e:
-            raise CliError(str(e)) from None
-        print(f"wrote {out / 'summary.md'} and {out / 'curves.png'}", file=sys.stderr)
-        return 0
+def train_all(args, out: Path) -> bool:
+    """Check everything that can be checked before loading or compiling, then train every (schedule, seed)
+    into ``out``. True on the process that writes the report (process 0)."""
     check_args(args)
     import jax
 
@@ -124,67 +125,59 @@ def run(args) -> int:
     if args.devices is not None and args.devices > jax.device_count():
         raise CliError(f"--devices must be between 1 and {jax.device_count()} (the devices this process sees), "
                        f"got --devices={args.devices!r}")
-    ndev = args.devices or jax.device_count()
-    n_train, n_test = 10 * (preset.train_per_class or 5000), 10 * (preset.test_per_class or 1000)
-    try:  # before loading or compiling anything
-        train.layout(preset, n_train, n_test, ndev)
-        names = args.schedules or list(train.ARTICLE)
-        S = n_train // preset.batch_size
-        plans = [train.parse_schedule(n, preset.epochs, S, preset.base_lr) for n in names]
-    except ValueError as e:
-        raise CliError(str(e)) from None
-    labels = [p.label for p in plans]
-    if len(set(labels)) != len(labels):
-        raise CliError(f"--schedules names {', '.join(sorted({n for n in labels if labels.count(n) > 1}))} twice.")
+    n_train, n_test = preset.images()
     try:
+        train.layout(preset, n_train, n_test, args.devices or jax.device_count())
+        S = n_train // preset.batch_size
+        plans = [train.parse_schedule(n, preset.epochs, S, preset.base_lr) for n in args.schedules or train.ARTICLE]
+        labels = [p.label for p in plans]
+        if len(set(labels)) != len(labels):
+            raise CliError(f"--schedules names {', '.join(sorted({n for n in labels if labels.count(n) > 1}))} twice.")
         src, kind = data.find_source(args.data)
         arrays = data.load_cifar10(src, use=(preset.train_per_class, preset.test_per_class))
-    except (data.DataNotFoundError, data.DataError) as e:
+    except (ValueError, data.DataNotFoundError) as e:  # one-line errors of train and data
         raise CliError(str(e)) from None
     print(f"data: {data.describe(src, kind)} from {str(src.parent)!r}", file=sys.stderr)
     trainer = train.Trainer(preset, arrays, args.devices, loop=args.loop, max_steps=args.max_steps)
     main_process, existed = jax.process_index() == 0, out.exists()
+    pairs = [(plan, seed) for plan in plans for seed in range(args.seeds)]
     try:
         with train.lock_output(out) if main_process else contextlib.nullcontext():
             if main_process:
                 for f in out.glob("*.tmp[0-9]*"):  # left by a kill inside write_atomic
                     f.unlink(missing_ok=True)
-                write_info(out, trainer, plans, args, jax, src, kind)
-            pairs = [(plan, seed) for plan in plans for seed in range(args.seeds)]
+                write_info(out, trainer, plans, args.seeds, data.describe(src, kind), str(src.parent))
             trainer.train(pairs, out, progress=not args.no_progress)
     except (train.OutputLocked, train.ResumeError) as e:
         if not existed and out.is_dir() and not any(p.name != ".lock" for p in out.iterdir()):
             (out / ".lock").unlink(missing_ok=True)
             out.rmdir()
         raise CliError(str(e)) from None
-    if main_process:
-        if trainer.trained == 0:
-            print(f"already finished: all {len(pairs)} run(s) in {str(out)!r} have their {trainer.epochs} epochs; "
-                  "nothing was trained (use a new --out to train again). Rebuilding the report.", file=sys.stderr)
-        report.write_report(out)
-        print(f"wrote {out / 'summary.md'} and {out / 'curves.png'}", file=sys.stderr)
-    return 0
+    if main_process and trainer.trained == 0:
+        print(f"already finished: all {len(pairs)} run(s) in {str(out)!r} have their {trainer.epochs} epochs; "
+              "nothing was trained (use a new --out to train again). Rebuilding the report.", file=sys.stderr)
+    return main_process
 
 
-def write_info(out: Path, trainer, plans, args, jax, src: Path, kind: str) -> None:
-    from . import data, models, train
+def write_info(out: Path, trainer, plans, seeds: int, data: str, data_folder: str) -> None:
+    """``out/run.json``: the setup of the run (the schedules of earlier runs into ``out`` kept)."""
+    import jax
 
-    p = trainer.preset
+    from . import models, train
+
+    p, lay = trainer.preset, trainer.layout
     shapes = jax.eval_shape(lambda: train.init_state(trainer.model, trainer.tx, 0))
     info = {"preset": p.name, "model": p.model, "epochs": p.epochs, "batch_size": p.batch_size,
             "train_images": trainer.n_train, "test_images": trainer.n_test, "steps_per_epoch": trainer.S,
-            "data": data.describe(src, kind), "data_folder": str(src.parent), "backend": jax.default_backend(),
-            "devices": trainer.layout.devices, "eval_batch": trainer.layout.eval_batch,
-            "device_kind": jax.devices()[0].device_kind, "processes": jax.process_count(), "loop": trainer.loop,
-            "max_steps": trainer.max_steps, "cpu_count": os.cpu_count(), "machine": platform.machine(),
+            "data": data, "data_folder": data_folder, "backend": jax.default_backend(), "devices": lay.devices,
+            "eval_batch": lay.eval_batch, "device_kind": jax.devices()[0].device_kind,
+            "processes": jax.process_count(), "loop": trainer.loop, "max_steps": trainer.max_steps,
+            "cpu_count": os.cpu_count(), "machine": platform.machine(),
             "params": models.num_params(shapes["params"]),
             "compute_dtype": jax.numpy.dtype(train.compute_dtype()).name, "date": time.strftime("%Y-%m-%d"),
-            "seeds": args.seeds, "schedules": {pl.label: repr(pl.schedule) for pl in plans}}
-    try:
-        old = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else {}
-    except json.JSONDecodeError:
-        old = {}
-    info["schedules"] = {**old.get("schedules", {}), **info["schedules"]}
+            "seeds": seeds, "schedules": {pl.label: repr(pl.schedule) for pl in plans}}
+    with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+        info["schedules"] = {**json.loads((out / "run.json").read_text()).get("schedules", {}), **info["schedules"]}
     train.write_atomic(out / "run.json", json.dumps(info, indent=1) + "\n")
 
 

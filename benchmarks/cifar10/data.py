@@ -1,13 +1,10 @@
 """CIFAR-10 loading: the official python batches or the JPEG copy, decoded once and cached as ``.npz``.
 
-``load_cifar10(path)`` returns uint8 images ``(N, 32, 32, 3)`` and int32 labels in the official class order.
-Sources (``path`` names one, or a folder holding one; ``None`` tries :func:`search_paths`): the official
-``cifar-10-batches-py`` folder or ``cifar-10-python.tar.gz``, the JPEG copy ``cifar10-jpeg.tar.gz`` or its
-folder. Decoded arrays are cached under ``$JAXSCHED_CACHE`` (default ``~/.cache/jaxsched``), keyed by the
-SHA-256 of the source's bytes. Safety: pickles go through :class:`SafeUnpickler` (only what a CIFAR-10
-batch holds; ``os.system`` and the like are refused before they are called); gzip archives are read to the
-end so that a truncated or corrupted one fails its CRC; every class must have its count of images; every
-error names the bad file (and member).
+Sources: the official ``cifar-10-batches-py`` folder or ``cifar-10-python.tar.gz``, the JPEG copy
+``cifar10-jpeg.tar.gz`` (``train|test/<class>/NNNN.jpg``) or its folder. Safety: pickles go through
+:class:`SafeUnpickler` (only what a CIFAR-10 batch holds; ``os.system`` and the like are refused before they
+are called); gzip archives are read to the end so that a truncated or corrupted one fails its CRC; every
+class must have its count of images; every error names the bad file (and member); nothing damaged is cached.
 """
 
 from __future__ import annotations
@@ -26,8 +23,9 @@ from typing import ClassVar
 import numpy as np
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-_ARCHIVES = ("cifar-10-python.tar.gz", "cifar10-jpeg.tar.gz")
-_FOLDERS = ("cifar-10-batches-py", "cifar10-jpeg", "cifar10")
+_NAMES = ("cifar-10-batches-py", "cifar10-jpeg", "cifar10", "cifar-10-python.tar.gz", "cifar10-jpeg.tar.gz")
+_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+_IMAGE = (".jpg", ".jpeg", ".png")
 #: images per class of the real data set: (train, test)
 PER_CLASS = (5000, 1000)
 _CACHE_VERSION = "2"
@@ -46,20 +44,29 @@ def cache_dir() -> Path:
 
 
 def search_paths() -> list[Path]:
-    """Where ``load_cifar10(None)`` looks, in order: ``$CIFAR10_DATA``, the repository's ``data/``, the
+    """Where ``find_source(None)`` looks, in order: ``$CIFAR10_DATA``, the repository's ``data/``, the
     ``shared/data`` folder beside the repository, and ``data/`` in the user's cache. Never the current
     folder (a ``./data`` planted where the command runs must not be picked up) nor any fixed machine path."""
     repo = Path(__file__).resolve().parents[2]
     roots = [Path(os.environ["CIFAR10_DATA"])] if os.environ.get("CIFAR10_DATA") else []
-    roots += [repo / "data", repo.parent / "shared" / "data", cache_dir() / "data"]
-    return list(dict.fromkeys(roots))
+    return list(dict.fromkeys(roots + [repo / "data", repo.parent / "shared" / "data", cache_dir() / "data"]))
 
 
-def _open_tar(p: Path) -> tarfile.TarFile:
+def _files(p: Path, pattern: str = "*"):
+    """``(path inside the source, read, where)`` for every file of a tar archive, or of a folder that matches
+    ``pattern``; a damaged archive raises :class:`DataError` naming it."""
+    if p.is_dir():
+        for f in sorted(p.glob(pattern)):
+            if f.is_file():
+                yield str(f.relative_to(p)).replace(os.sep, "/"), f.read_bytes, repr(str(f))
+        return
     try:
-        return tarfile.open(p)
+        with tarfile.open(p) as tf:
+            for m in tf:
+                if m.isfile():
+                    yield m.name.lstrip("./"), tf.extractfile(m).read, f"{m.name!r} in {str(p)!r}"  # type: ignore[union-attr]
     except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
-        raise DataError(f"CIFAR-10 archive {str(p)!r} cannot be read as a tar archive: {e}") from None
+        raise DataError(f"CIFAR-10 archive {str(p)!r} is damaged: {e}") from None
 
 
 def _kind(p: Path) -> str | None:
@@ -67,41 +74,36 @@ def _kind(p: Path) -> str | None:
     if p.is_dir():
         if (p / "data_batch_1").is_file() and (p / "test_batch").is_file():
             return "pickle-dir"
-        if (p / "train").is_dir() and (p / "test").is_dir():
-            return "jpeg-dir"
-        return None
+        return "jpeg-dir" if (p / "train").is_dir() and (p / "test").is_dir() else None
     if p.is_file() and p.name.endswith((".tar.gz", ".tgz", ".tar")):
-        try:
-            with _open_tar(p) as tf:
-                for m in tf:
-                    name = m.name.lstrip("./")
-                    if name.endswith("data_batch_1"):
-                        return "pickle-tar"
-                    if name.startswith(("train/", "test/")) and name.lower().endswith((".jpg", ".jpeg", ".png")):
-                        return "jpeg-tar"
-        except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
-            raise DataError(f"CIFAR-10 archive {str(p)!r} is damaged: {e}") from None
-        return None
+        for name, _, _ in _files(p):
+            if name.endswith("data_batch_1"):
+                return "pickle-tar"
+            if name.startswith(("train/", "test/")) and name.lower().endswith(_IMAGE):
+                return "jpeg-tar"
     return None
 
 
 def find_source(path=None) -> tuple[Path, str]:
-    """The CIFAR-10 source at ``path`` (a source or a folder holding one), else the first one found."""
-    candidates = [Path(path).expanduser()] if path is not None else search_paths()
+    """The CIFAR-10 source at ``path`` (a source or a folder holding one), else the first one found in
+    :func:`search_paths`, with its kind."""
     looked = []
-    for root in candidates:
-        for p in [root] + [root / n for n in _FOLDERS + _ARCHIVES]:
+    for root in [Path(path).expanduser()] if path is not None else search_paths():
+        for p in [root] + [root / n for n in _NAMES]:
             looked.append(str(p))
-            if p.exists():
-                kind = _kind(p)
-                if kind:
-                    return p, kind
+            kind = _kind(p) if p.exists() else None
+            if kind:
+                return p, kind
     where = "\n  ".join(looked)
     raise DataNotFoundError(
         f"no CIFAR-10 data found{'' if path is None else f' at path={str(path)!r}'}. Looked in:\n  {where}\n"
         "Pass --data PATH (or set CIFAR10_DATA) pointing at the official 'cifar-10-batches-py' folder, its "
-        "'cifar-10-python.tar.gz', or the JPEG copy 'cifar10-jpeg.tar.gz' (or the folder it unpacks to)."
-    )
+        "'cifar-10-python.tar.gz', or the JPEG copy 'cifar10-jpeg.tar.gz' (or the folder it unpacks to).")
+
+
+def describe(src: Path, kind: str) -> str:
+    """A one-line name of a source found by :func:`find_source` (for reports)."""
+    return f"{src.name} ({'JPEG copy' if kind.startswith('jpeg') else 'official python batches'})"
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -122,8 +124,7 @@ def _dtype(spec, align=False, copy=False):
 
 
 def _frombuffer(buf, dtype, shape, order):
-    dt = _dtype(dtype)
-    return np.frombuffer(bytes(buf), dtype=dt).reshape(shape, order=order).copy()
+    return np.frombuffer(bytes(buf), dtype=_dtype(dtype)).reshape(shape, order=order).copy()
 
 
 def _latin1(text, encoding="latin1"):
@@ -138,9 +139,9 @@ class SafeUnpickler(pickle.Unpickler):
 
     Plain containers, bytes, strings and numbers need no globals; the only globals admitted are numpy's
     array rebuilders (``_reconstruct``, ``_frombuffer``), ``ndarray``, ``dtype`` and protocol 2's latin1
-    ``_codecs.encode``, and those through
-    wrappers that accept numeric dtypes only (an object array could carry arbitrary objects). Any other
-    global, e.g. ``os.system`` or ``builtins.eval``, raises ``pickle.UnpicklingError`` before it is called.
+    ``_codecs.encode``, and those through wrappers that accept numeric dtypes only (an object array could
+    carry arbitrary objects). Any other global, e.g. ``os.system`` or ``builtins.eval``, raises
+    ``pickle.UnpicklingError`` before it is called.
     """
 
     _ALLOWED: ClassVar[dict] = {
@@ -160,9 +161,10 @@ class SafeUnpickler(pickle.Unpickler):
         return fn
 
 
-def _unpickle(fobj, where: str) -> tuple[np.ndarray, np.ndarray]:
+def _unpickle(read, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """One batch's uint8 images ``(N, 32, 32, 3)`` and int32 labels, checked."""
     try:
-        d = SafeUnpickler(fobj, encoding="bytes").load()
+        d = SafeUnpickler(io.BytesIO(read()), encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
             OverflowError, MemoryError, zlib.error, OSError, tarfile.TarError) as e:
         raise DataError(f"CIFAR-10 batch {where} is not a safe CIFAR-10 pickle ({type(e).__name__}: {e}); "
@@ -172,14 +174,12 @@ def _unpickle(fobj, where: str) -> tuple[np.ndarray, np.ndarray]:
                         "CIFAR-10 batch.")
     data, labels = d[b"data"], d[b"labels"]
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
-        shape = getattr(data, "shape", None)
         raise DataError(f"CIFAR-10 batch {where}: b'data' must be a uint8 array of shape (N, 3072), got "
-                        f"{type(data).__name__} of shape {shape}.")
+                        f"{type(data).__name__} of shape {getattr(data, 'shape', None)}.")
     if not isinstance(labels, list) or len(labels) != len(data) or \
             not all(isinstance(v, int) and 0 <= v < 10 for v in labels):
         raise DataError(f"CIFAR-10 batch {where}: b'labels' must be a list of {len(data)} integers in 0..9.")
-    x = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return np.ascontiguousarray(x), np.asarray(labels, np.int32)
+    return np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)), np.asarray(labels, np.int32)
 
 
 def _decode(data: bytes, where: str) -> np.ndarray:
@@ -196,17 +196,15 @@ def _decode(data: bytes, where: str) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# wholeness
+# wholeness and the cache key
 
 
 def verify_archive(p: Path) -> None:
-    """Read a gzip archive to its end so that its CRC and length are checked; raise :class:`DataError`
-    naming ``p`` when they fail (a truncated or bit-flipped download). Plain ``.tar`` files carry no
-    checksum of their contents; their damage shows up in the per-class counts or in decoding."""
+    """Read a gzip archive to its end so that its CRC and length are checked (a truncated or bit-flipped
+    download); plain ``.tar`` files carry no checksum: their damage shows in the counts or in decoding."""
     with open(p, "rb") as f:
-        magic = f.read(2)
-    if magic != b"\x1f\x8b":
-        return
+        if f.read(2) != b"\x1f\x8b":
+            return
     try:
         with gzip.open(p, "rb") as g:
             while g.read(1 << 22):
@@ -217,11 +215,10 @@ def verify_archive(p: Path) -> None:
 
 
 def content_key(p: Path, kind: str) -> str:
-    """SHA-256 of the source's bytes: the archive itself, or every file of a folder source (by relative
-    path), so the cache follows the content, not names or modification times."""
+    """SHA-256 of the source's bytes (an archive, or every file of a folder by relative path), so the cache
+    follows the content, not names or modification times."""
     h = hashlib.sha256(f"{kind}|{_CACHE_VERSION}".encode())
-    files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file())
-    for f in files:
+    for f in [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file()):
         h.update(str(f.relative_to(p) if f != p else f.name).encode() + b"\0")
         with open(f, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 22), b""):
@@ -240,36 +237,6 @@ def check_counts(arrays, per_class=PER_CLASS, where: str = "") -> None:
                             "source is incomplete or damaged.")
 
 
-# ----------------------------------------------------------------------------------------------------------
-# the two formats
-
-
-def _pickle_source(p: Path, kind: str):
-    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    parts = {}
-    if kind == "pickle-dir":
-        for n in names:
-            with open(p / n, "rb") as f:
-                parts[n] = _unpickle(f, repr(str(p / n)))
-    else:
-        with _open_tar(p) as tf:
-            try:
-                for m in tf:
-                    base = m.name.rsplit("/", 1)[-1]
-                    if base in names and m.isfile():
-                        fobj = tf.extractfile(m)
-                        assert fobj is not None
-                        parts[base] = _unpickle(fobj, f"{m.name!r} in {str(p)!r}")
-            except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
-                raise DataError(f"CIFAR-10 archive {str(p)!r} is damaged: {e}") from None
-    missing = [n for n in names if n not in parts]
-    if missing:
-        raise DataError(f"CIFAR-10 pickle source {str(p)!r} lacks {missing}.")
-    x_tr = np.concatenate([parts[n][0] for n in names[:5]])
-    y_tr = np.concatenate([parts[n][1] for n in names[:5]])
-    return x_tr, y_tr, parts["test_batch"][0], parts["test_batch"][1]
-
-
 def first_per_class(y: np.ndarray, n: int | None) -> np.ndarray:
     """Indices of the first ``n`` images of every class, in their order (all when ``n`` is None)."""
     if n is None:
@@ -277,43 +244,44 @@ def first_per_class(y: np.ndarray, n: int | None) -> np.ndarray:
     return np.sort(np.concatenate([np.flatnonzero(y == c)[:n] for c in range(10)]))
 
 
-def _jpeg_source(p: Path, kind: str, use=(None, None), per_class=PER_CLASS):
-    """Every image is read (the archive to its end) and counted, only those ``use`` keeps are decoded."""
-    items = {"train": [], "test": []}
+# ----------------------------------------------------------------------------------------------------------
+# the two formats
 
-    def add(rel: str, data_fn, where: str):
-        bits = rel.lstrip("./").split("/")
-        if len(bits) != 3 or bits[0] not in items or not bits[2].lower().endswith((".jpg", ".jpeg", ".png")):
-            return
+
+def _pickle_source(p: Path, use, per_class):
+    parts = {name.rsplit("/", 1)[-1]: _unpickle(read, where) for name, read, where in _files(p)
+             if name.rsplit("/", 1)[-1] in _BATCHES}
+    missing = [n for n in _BATCHES if n not in parts]
+    if missing:
+        raise DataError(f"CIFAR-10 pickle source {str(p)!r} lacks {missing}.")
+    x_tr, y_tr = (np.concatenate([parts[n][i] for n in _BATCHES[:5]]) for i in (0, 1))
+    arrays = (x_tr, y_tr, *parts["test_batch"])
+    check_counts(arrays, per_class, repr(str(p)))
+    keep = [first_per_class(arrays[1], use[0]), first_per_class(arrays[3], use[1])]
+    return arrays[0][keep[0]], arrays[1][keep[0]], arrays[2][keep[1]], arrays[3][keep[1]]
+
+
+def _jpeg_source(p: Path, use, per_class):
+    """Every image is read (an archive to its end) and counted, only those ``use`` keeps are decoded."""
+    items: dict[str, list] = {"train": [], "test": []}
+    for name, read, where in _files(p, "*/*/*"):
+        bits = name.split("/")
+        if len(bits) != 3 or bits[0] not in items or not bits[2].lower().endswith(_IMAGE):
+            continue
         if bits[1] not in CLASSES:
             raise DataError(f"CIFAR-10 JPEG source {str(p)!r}: unknown class folder {bits[1]!r} "
                             f"(expected one of {', '.join(CLASSES)}).")
-        items[bits[0]].append((bits[1], bits[2], data_fn(), where))
-
-    if kind == "jpeg-dir":
-        for f in sorted(p.glob("*/*/*")):
-            add(str(f.relative_to(p)).replace(os.sep, "/"), f.read_bytes, repr(str(f)))
-    else:
-        with _open_tar(p) as tf:
-            try:
-                for m in tf:
-                    if m.isfile():
-                        add(m.name, lambda m=m: tf.extractfile(m).read(),  # type: ignore[union-attr]
-                            f"{m.name!r} in {str(p)!r}")
-            except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
-                raise DataError(f"CIFAR-10 archive {str(p)!r} is damaged: {e}") from None
-    entries, labels = {}, {}
-    for split in ("train", "test"):
-        entries[split] = sorted(items[split], key=lambda t: (CLASSES.index(t[0]), t[1]))
-        if not entries[split]:
+        items[bits[0]].append((CLASSES.index(bits[1]), bits[2], read(), where))
+    for split, entries in items.items():
+        if not entries:
             raise DataError(f"CIFAR-10 JPEG source {str(p)!r} has no {split}/<class>/*.jpg images.")
-        labels[split] = np.asarray([CLASSES.index(c) for c, _, _, _ in entries[split]], np.int32)
+        entries.sort(key=lambda t: t[:2])
+    labels = {split: np.asarray([t[0] for t in entries], np.int32) for split, entries in items.items()}
     check_counts((None, labels["train"], None, labels["test"]), per_class, repr(str(p)))
     out = []
     for split, n in zip(("train", "test"), use, strict=True):
         keep = first_per_class(labels[split], n)
-        out.append(np.stack([_decode(entries[split][i][2], entries[split][i][3]) for i in keep]))
-        out.append(labels[split][keep])
+        out += [np.stack([_decode(*items[split][i][2:]) for i in keep]), labels[split][keep]]
     return tuple(out)
 
 
@@ -322,15 +290,14 @@ def load_cifar10(path=None, *, cache: bool = True, per_class: tuple[int, int] = 
     """CIFAR-10 as ``(x_train, y_train, x_test, y_test)``: uint8 ``(N, 32, 32, 3)`` images, int32 labels.
 
     Args:
-        path: a source (see the module docstring) or a folder holding one; ``None`` searches the usual
-            places. Raises :class:`DataNotFoundError` listing them when nothing is found.
+        path: a source (see the module docstring) or a folder holding one; ``None`` searches
+            :func:`search_paths`. Raises :class:`DataNotFoundError` listing them when nothing is found.
         cache: read/write the decoded arrays as ``.npz`` under :func:`cache_dir` (default True), keyed by
             the source's content.
         per_class: the (train, test) images every class must have; the real data set's (5000, 1000) by
             default (tests pass smaller fakes). A source with other counts raises :class:`DataError`.
         use: ``(n_train, n_test)``: return (and decode and cache) only the first N images of every class
-            of each split, ``None`` for all. The whole source is still read, checked and counted; a preset
-            that trains on 16 images per class decodes and caches those, not 60,000.
+            of each split, ``None`` for all. The whole source is still read, checked and counted.
     """
     src, kind = find_source(path)
     if src.is_file():
@@ -339,11 +306,10 @@ def load_cifar10(path=None, *, cache: bool = True, per_class: tuple[int, int] = 
         if n is not None and not 1 <= n <= full:
             raise ValueError(f"use: the {name} images per class must be between 1 and {full} or None, got {n!r}.")
     # a count equal to the whole class is the whole set (one cache file for both spellings)
-    use = (None if use[0] == per_class[0] else use[0], None if use[1] == per_class[1] else use[1])
+    use = tuple(None if n == full else n for n, full in zip(use, per_class))
     part = "" if use == (None, None) else "-first" + "x".join("all" if n is None else str(n) for n in use)
-    want = (per_class[0] if use[0] is None else use[0], per_class[1] if use[1] is None else use[1])
-    key = content_key(src, kind)[:24]
-    cached = cache_dir() / f"cifar10-{kind.split('-')[0]}-{key}{part}.npz"
+    want = tuple(full if n is None else n for n, full in zip(use, per_class))
+    cached = cache_dir() / f"cifar10-{kind.split('-')[0]}-{content_key(src, kind)[:24]}{part}.npz"
     if cache and cached.is_file():
         try:
             with np.load(cached) as z:
@@ -352,13 +318,7 @@ def load_cifar10(path=None, *, cache: bool = True, per_class: tuple[int, int] = 
             return arrays
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, DataError):
             cached.unlink(missing_ok=True)  # a damaged cache file (checked when written) is decoded again
-    if kind.startswith("pickle"):
-        arrays = _pickle_source(src, kind)
-        check_counts(arrays, per_class, repr(str(src)))
-        keep = [first_per_class(arrays[1], use[0]), first_per_class(arrays[3], use[1])]
-        arrays = (arrays[0][keep[0]], arrays[1][keep[0]], arrays[2][keep[1]], arrays[3][keep[1]])
-    else:
-        arrays = _jpeg_source(src, kind, use, per_class)
+    arrays = (_pickle_source if kind.startswith("pickle") else _jpeg_source)(src, use, per_class)
     check_counts(arrays, want, repr(str(src)))
     if cache:
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -366,8 +326,3 @@ def load_cifar10(path=None, *, cache: bool = True, per_class: tuple[int, int] = 
         np.savez(tmp, x_train=arrays[0], y_train=arrays[1], x_test=arrays[2], y_test=arrays[3])
         os.replace(tmp, cached)
     return arrays
-
-
-def describe(src: Path, kind: str) -> str:
-    """A one-line name of a source found by :func:`find_source` (for reports)."""
-    return f"{src.name} ({'JPEG copy' if kind.startswith('jpeg') else 'official python batches'})"

@@ -6,10 +6,11 @@
 
 Each formulation is :func:`train.make_step` of R runs (stacked states, one batch each): ``one`` (a single
 run, what the benchmark compiles and reuses for every run), ``map`` (``lax.map``: the runs in sequence in
-one program), ``vmap`` (``jax.vmap`` over the run axis) and ``unrolled`` (the step written out R times).
-Each is measured in its own subprocess with a time limit: lower and compile seconds, XLA's
-``cost_analysis()`` (flops, bytes accessed), ``memory_analysis()`` and the peak resident memory after
-each phase; a subprocess past its limit is recorded as "did not finish in N s" at the phase it reached.
+one program), ``vmap`` (``jax.vmap`` over the run axis) and ``unrolled`` (the step written out R times);
+``eval`` and ``vmap-eval`` are the forward pass of one run and of R runs. Each is measured in its own
+subprocess with a time limit: lower and compile seconds, XLA's ``cost_analysis()`` (flops, bytes accessed),
+``memory_analysis()`` and the peak resident memory after each phase; a subprocess past its limit is
+recorded as "did not finish in N s" at the phase it reached.
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 # 3.35 TB/s HBM3; H200 SXM: 989 TFLOP/s, 4.8 TB/s HBM3e); the sparsity figures (2x) are not used
 ACCELERATORS = {"H100 SXM": (989.4e12, 3.35e12), "H200 SXM": (989e12, 4.8e12)}
 FORMS = ("one", "map", "vmap", "unrolled")
+LIMIT_GB = 8.0  # a CPU measurement is stopped above this resident memory (the machine is shared)
 
 
 def _rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def measure(form: str, model_name: str, runs: int, devices: int, batch: int, limit_gb: float, steps: int) -> None:
+def measure(form: str, model: str, runs: int, devices: int, batch: int, limit_gb: float, steps: int) -> None:
     """Child process: print one JSON line per phase, the last one complete."""
     import jax
     import jax.numpy as jnp
@@ -46,7 +48,7 @@ def measure(form: str, model_name: str, runs: int, devices: int, batch: int, lim
 
     from . import train
 
-    rec = {"form": form, "model": model_name, "runs": runs, "devices": devices, "batch": batch}
+    rec = {"form": form, "model": model, "runs": runs, "devices": devices, "batch": batch}
 
     def emit(**kw):
         rec.update(kw, peak_rss_gb=round(_rss_gb(), 2))
@@ -62,14 +64,15 @@ def measure(form: str, model_name: str, runs: int, devices: int, batch: int, lim
             time.sleep(0.2)
 
     threading.Thread(target=watch, daemon=True).start()
-    preset = train.PRESETS["gpu" if model_name == "resnet18" else "cpu"]
-    model, tx = train.build_model(preset), train.make_tx(preset)  # bfloat16 on GPU/TPU, float32 on CPU
+    preset = train.PRESETS["gpu" if model == "resnet18" else "cpu"]
+    net, tx = train.build_model(preset), train.make_tx(preset)  # bfloat16 on GPU/TPU, float32 on CPU
     mesh = Mesh(np.array(jax.devices()[:devices]), ("data",))
-    step = train.make_step(model, tx, NamedSharding(mesh, P("data")) if devices > 1 else None)
+    step = train.make_step(net, tx, NamedSharding(mesh, P("data")) if devices > 1 else None)
     rng = np.random.default_rng(0)
     x_tr = jnp.asarray(rng.integers(0, 256, (4096, 32, 32, 3), np.uint8))
     y_tr = jnp.asarray(rng.integers(0, 10, 4096, np.int32))
-    state = train.init_state(model, tx, 0)
+    state = train.init_state(net, tx, 0)
+    variables = {k: state[k] for k in ("params", "batch_stats")}
 
     def inputs(lead):
         return (jnp.asarray(rng.integers(0, 4096, (*lead, batch), np.int32)),
@@ -80,44 +83,42 @@ def measure(form: str, model_name: str, runs: int, devices: int, batch: int, lim
     def stacked(tree):
         return jax.tree.map(lambda a: jnp.stack([a] * runs), tree)
 
-    if form in ("eval", "vmap-eval"):  # the forward pass; vmap-eval: R runs under vmap, the batch sharded
-        x = jax.device_put(jnp.zeros((batch, 32, 32, 3), jnp.float32), NamedSharding(mesh, P("data")))
-        v = {k: state[k] for k in ("params", "batch_stats")}
-        fn, args = jax.jit(lambda v, x: model.apply(v, x, train=False)), (v, x)
-        if form == "vmap-eval":
-            fn, args = jax.jit(jax.vmap(lambda v, x: model.apply(v, x, train=False), in_axes=(0, None))), (
-                stacked(v), x)
-    elif form == "one":
-        fn, args = jax.jit(step), (state, x_tr, y_tr, inputs(()))
-    elif form == "vmap":
-        fn, args = jax.jit(jax.vmap(step, in_axes=(0, None, None, 0))), (stacked(state), x_tr, y_tr, inputs((runs,)))
-    elif form == "map":
-        fn = jax.jit(lambda s, x, y, i: jax.lax.map(lambda a: step(a[0], x, y, a[1]), (s, i)))
-        args = (stacked(state), x_tr, y_tr, inputs((runs,)))
-    else:
-        def unrolled(s, x, y, i):
-            outs = [step(*(jax.tree.map(lambda a, r=r: a[r], t) for t in (s,)), x, y,
-                         jax.tree.map(lambda a, r=r: a[r], i)) for r in range(runs)]
-            return jax.tree.map(lambda *a: jnp.stack(a), *outs)
-        fn, args = jax.jit(unrolled), (stacked(state), x_tr, y_tr, inputs((runs,)))
+    def x_eval():
+        return jax.device_put(jnp.zeros((batch, 32, 32, 3), jnp.float32), NamedSharding(mesh, P("data")))
+
+    def apply(v, x):
+        return net.apply(v, x, train=False)
+
+    def unrolled(s, x, y, i):
+        pick = lambda tree, r: jax.tree.map(lambda a: a[r], tree)  # noqa: E731
+        return jax.tree.map(lambda *a: jnp.stack(a), *[step(pick(s, r), x, y, pick(i, r)) for r in range(runs)])
+
+    forms = {  # built on demand: only the measured form's arguments are ever allocated
+        "eval": lambda: (apply, (variables, x_eval())),
+        "vmap-eval": lambda: (jax.vmap(apply, in_axes=(0, None)), (stacked(variables), x_eval())),
+        "one": lambda: (step, (state, x_tr, y_tr, inputs(()))),
+        "vmap": lambda: (jax.vmap(step, in_axes=(0, None, None, 0)), (stacked(state), x_tr, y_tr, inputs((runs,)))),
+        "map": lambda: (lambda s, x, y, i: jax.lax.map(lambda a: step(a[0], x, y, a[1]), (s, i)),
+                        (stacked(state), x_tr, y_tr, inputs((runs,)))),
+        "unrolled": lambda: (unrolled, (stacked(state), x_tr, y_tr, inputs((runs,)))),
+    }
+    fn, args = forms[form]()
     emit(phase="start")
     t = time.perf_counter()
-    lowered = fn.lower(*args)
+    lowered = jax.jit(fn).lower(*args)
     emit(phase="lowered", lower_s=round(time.perf_counter() - t, 2))
     t = time.perf_counter()
     compiled = lowered.compile()
-    cost = compiled.cost_analysis()
+    cost, mem = compiled.cost_analysis(), compiled.memory_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
-    mem = compiled.memory_analysis()
     emit(phase="compiled", compile_s=round(time.perf_counter() - t, 2), flops=cost.get("flops"),
          bytes_accessed=cost.get("bytes accessed"),
          temp_gb=round(getattr(mem, "temp_size_in_bytes", 0) / 2**30, 3),
          argument_gb=round(getattr(mem, "argument_size_in_bytes", 0) / 2**30, 3))
-    if model_name == "resnet18" and jax.default_backend() == "cpu" and steps < 1:
+    if model == "resnet18" and jax.default_backend() == "cpu" and steps < 1:
         return  # one ResNet-18 step took 68 s on the loaded 2-core CPU (2026-12-03): compile figures only
     t = time.perf_counter()
-    out = compiled(*args)
-    jax.block_until_ready(out)
+    jax.block_until_ready(compiled(*args))
     emit(phase="executed", first_run_s=round(time.perf_counter() - t, 2))
     t, n = time.perf_counter(), max(steps, 1)
     for _ in range(n):
@@ -129,14 +130,14 @@ def measure(form: str, model_name: str, runs: int, devices: int, batch: int, lim
 
 
 def run_child(form, model, runs, devices, batch, timeout, limit_gb, steps=0, cpu=True) -> dict:
+    """:func:`measure` in a subprocess (on ``devices`` forced CPU devices with ``cpu``): its last record."""
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu") \
         if cpu else dict(os.environ)
-    cmd = [sys.executable, "-m", "benchmarks.cifar10.formulations", "--child", form, "--model", model, "--runs",
-           str(runs), "--devices", str(devices), "--batch", str(batch), "--limit-gb", str(limit_gb),
-           "--steps", str(steps)]
+    child = dict(form=form, model=model, runs=runs, devices=devices, batch=batch, limit_gb=limit_gb, steps=steps)
     t = time.perf_counter()
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        p = subprocess.run([sys.executable, "-m", "benchmarks.cifar10.formulations", "--child", json.dumps(child)],
+                           capture_output=True, text=True, timeout=timeout, env=env)
         text, note = p.stdout, None if p.returncode == 0 else f"exit {p.returncode}: {p.stderr.strip()[-300:]}"
     except subprocess.TimeoutExpired as e:
         text = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
@@ -150,7 +151,7 @@ def run_child(form, model, runs, devices, batch, timeout, limit_gb, steps=0, cpu
     return rec
 
 
-PLAN = [  # (form, model, runs, devices, batch, timeout factor)
+PLAN = [  # (form, model, runs (0: --runs), devices, batch, timeout factor)
     ("one", "small", 1, 1, 128, 1), ("eval", "small", 1, 1, 500, 1), ("eval", "resnet18", 1, 1, 128, 1),
     ("one", "resnet18", 1, 1, 128, 2), ("map", "resnet18", 0, 1, 128, 2), ("vmap", "resnet18", 0, 1, 128, 2),
     ("unrolled", "resnet18", 0, 1, 128, 1), ("vmap", "resnet18", 0, 4, 128, 2), ("one", "resnet18", 1, 4, 128, 2),
@@ -169,20 +170,17 @@ def device_check(out: Path, budget_s: float = 450.0) -> dict:
     res = {"date": time.strftime("%Y-%m-%d"), "device": f"{jax.devices()[0].device_kind} x{jax.device_count()}",
            "backend": jax.default_backend(), "records": []}
     for form, runs, limit in (("one", 1, 90), ("vmap", 6, 120), ("map", 6, 120)):
-        if left() < 15:
-            res["records"].append({"form": form, "runs": runs, "note": "skipped: no time left"})
-            continue
-        res["records"].append(run_child(form, "resnet18", runs, 1, 128, min(limit, left()), 100.0, 20, cpu=False))
+        res["records"].append({"form": form, "runs": runs, "note": "skipped: no time left"} if left() < 15 else
+                              run_child(form, "resnet18", runs, 1, 128, min(limit, left()), 100.0, 20, cpu=False))
     epoch_out = out.parent / "gpu-1epoch"
     cmd = [sys.executable, "-m", "benchmarks.cifar10", "--preset", "gpu", "--epochs", "1", "--schedules", "OneCycleLR",
            "--out", str(epoch_out), "--no-progress"]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=max(1, min(180, left())))
-        rec = json.loads((epoch_out / "OneCycleLR.jsonl").read_text().splitlines()[-1]) if p.returncode == 0 else \
-            {"note": f"exit {p.returncode}: {p.stderr.strip()[-300:]}"}
+        res["one_epoch"] = json.loads((epoch_out / "OneCycleLR.jsonl").read_text().splitlines()[-1]) \
+            if p.returncode == 0 else {"note": f"exit {p.returncode}: {p.stderr.strip()[-300:]}"}
     except subprocess.TimeoutExpired:
-        rec = {"note": "one epoch did not finish in the time left"}
-    res["one_epoch"] = rec
+        res["one_epoch"] = {"note": "one epoch did not finish in the time left"}
     if left() > 30:
         res["records"].append(run_child("unrolled", "resnet18", 6, 1, 128, left() - 10, 100.0, 20, cpu=False))
     res["seconds"] = round(time.perf_counter() - t0, 1)
@@ -195,10 +193,9 @@ def estimate(results: Path) -> str:
     from . import train
 
     data = json.loads(results.read_text())
-    recs = data["records"]
 
-    def find(form, model, devices=1):
-        return next((r for r in recs if r["form"] == form and r["model"] == model and r["devices"] == devices
+    def find(form, model):
+        return next((r for r in data["records"] if r["form"] == form and r["model"] == model and r["devices"] == 1
                      and r.get("flops")), None)
 
     names = " | ".join(f"roofline {a}, 6 schedules" for a in ACCELERATORS)
@@ -209,7 +206,7 @@ def estimate(results: Path) -> str:
         if step is None or ev is None:
             lines.append(f"| {name} | {p.model} | not measured | | | |")
             continue
-        n_train, n_test = 10 * (p.train_per_class or 5000), 10 * (p.test_per_class or 1000)
+        n_train, n_test = p.images()
         steps, evals = n_train // p.batch_size * p.batch_size / step["batch"], n_test / ev["batch"]
         flops = steps * step["flops"] + evals * ev["flops"]
         byts = steps * step["bytes_accessed"] + evals * ev["bytes_accessed"]
@@ -229,39 +226,31 @@ def estimate(results: Path) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.cifar10.formulations",
                                  description=(__doc__ or "").split("\n\n")[0])
-    ap.add_argument("--runs", type=int, default=2, help="runs per program for map/vmap/unrolled (default 2)")
+    ap.add_argument("--runs", type=int, default=2, help="runs per program for map/vmap/unrolled, 1..16 (default 2)")
     ap.add_argument("--timeout", type=int, default=300, help="seconds per measurement (default 300)")
-    ap.add_argument("--limit-gb", type=float, default=8.0, help="stop a measurement above this resident memory")
     ap.add_argument("--out", default=None, help="results file (default benchmarks/results/cifar10-formulations-"
                                                 "<backend>-<date>.json)")
     ap.add_argument("--estimate", action="store_true", help="print the per-preset estimate from --results")
     ap.add_argument("--results", default=str(RESULTS / "cifar10-formulations-cpu-2026-12-03.json"))
     ap.add_argument("--device-check", action="store_true",
                     help="on a GPU/TPU: the one prepared check (about 7 minutes), results to --out")
-    ap.add_argument("--steps", type=int, default=0, help=argparse.SUPPRESS)
-    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--model", default="resnet18", help=argparse.SUPPRESS)
-    ap.add_argument("--devices", type=int, default=1, help=argparse.SUPPRESS)
-    ap.add_argument("--batch", type=int, default=128, help=argparse.SUPPRESS)
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)  # measure()'s arguments as JSON
     args = ap.parse_args(argv)
     if args.child:
-        measure(args.child, args.model, args.runs, args.devices, args.batch, args.limit_gb, args.steps)
-        return 0
-    if args.device_check:
-        out = Path(args.out or "cifar10-device-check.json")
-        print(json.dumps(device_check(out), indent=1))
-        return 0
-    if args.estimate:
+        measure(**json.loads(args.child))
+    elif args.device_check:
+        print(json.dumps(device_check(Path(args.out or "cifar10-device-check.json")), indent=1))
+    elif args.estimate:
         print(estimate(Path(args.results)))
-        return 0
-    if not 1 <= args.runs <= 16:
-        ap.error(f"--runs must be between 1 and 16, got --runs={args.runs}")
-    recs = [run_child(f, m, r or args.runs, d, b, args.timeout * k, args.limit_gb) for f, m, r, d, b, k in PLAN]
-    out = Path(args.out or RESULTS / f"cifar10-formulations-cpu-{time.strftime('%Y-%m-%d')}.json")
-    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()}-core "
-                               f"{platform.machine()} CPU, XLA:CPU (float32)", "timeout_s": args.timeout,
-                               "records": recs}, indent=1) + "\n")
-    print(f"wrote {out}", file=sys.stderr)
+    else:
+        if not 1 <= args.runs <= 16:
+            ap.error(f"--runs must be between 1 and 16, got --runs={args.runs}")
+        recs = [run_child(f, m, r or args.runs, d, b, args.timeout * k, LIMIT_GB) for f, m, r, d, b, k in PLAN]
+        out = Path(args.out or RESULTS / f"cifar10-formulations-cpu-{time.strftime('%Y-%m-%d')}.json")
+        out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()}-core "
+                                   f"{platform.machine()} CPU, XLA:CPU (float32)", "timeout_s": args.timeout,
+                                   "records": recs}, indent=1) + "\n")
+        print(f"wrote {out}", file=sys.stderr)
     return 0
 
 

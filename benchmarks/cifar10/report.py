@@ -51,30 +51,19 @@ def load_records(out) -> dict[str, list[dict]]:
     return {k: next(iter(v.values())) for k, v in load_runs(out).items()}
 
 
-def stability(accs) -> float:
-    k = max(3, math.ceil(0.1 * len(accs)))
-    return float(np.std(np.asarray(accs[-k:], np.float64)))
-
-
-def reach(recs, target):
-    """(epochs, seconds) until test accuracy first reaches ``target``; (None, None) if it never does."""
-    for r in recs:
-        if r["test_acc"] >= target:
-            return r["epoch"], r["elapsed"]
-    return None, None
-
-
 def _one(recs, best_final) -> dict:
+    """One run's metrics; ``ep90``/``s90`` (and 95): epochs and seconds until the test accuracy first reaches
+    that share of ``best_final`` (None if it never does)."""
     accs = [r["test_acc"] for r in recs]
     i = int(np.argmax(accs))
     m = {"epochs": len(recs), "final": accs[-1], "best": accs[i], "best_epoch": recs[i]["epoch"],
-         "stability": stability(accs), "ips": float(np.median([r["images_per_sec"] for r in recs])),
+         "stability": float(np.std(np.asarray(accs[-max(3, math.ceil(0.1 * len(accs))):], np.float64))),
+         "ips": float(np.median([r["images_per_sec"] for r in recs])),
          "seconds": recs[-1]["elapsed"], "final_train_loss": recs[-1]["train_loss"]}
-    for frac in (0.9, 0.95):
-        m[f"ep{int(frac * 100)}"], m[f"s{int(frac * 100)}"] = reach(recs, frac * best_final)
+    for pct in (90, 95):
+        first = next((r for r in recs if r["test_acc"] >= pct / 100 * best_final), None)
+        m[f"ep{pct}"], m[f"s{pct}"] = (None, None) if first is None else (first["epoch"], first["elapsed"])
     return m
-
-
 def metrics(runs: dict) -> tuple[dict[str, dict], float]:
     """Per schedule: the mean over seeds of each metric of :func:`_one` (None where a seed never reached a
     threshold), ``per_seed`` (``{seed: metrics}``) and ``seeds``. ``runs`` maps a schedule to its records,
@@ -84,18 +73,11 @@ def metrics(runs: dict) -> tuple[dict[str, dict], float]:
     out = {}
     for name, by_seed in runs.items():
         per = {seed: _one(recs, best_final) for seed, recs in by_seed.items()}
-        first = next(iter(per.values()))
         m = {}
-        for k, v in first.items():
-            vals = [p[k] for p in per.values()]
-            if len(vals) == 1 or any(x is None for x in vals):
-                m[k] = v if len(vals) == 1 else None
-            elif k == "ips":
-                m[k] = float(np.median(vals))
-            else:
-                m[k] = float(np.mean(vals))
-        m["seeds"], m["per_seed"] = len(per), per
-        out[name] = m
+        for k in next(iter(per.values())):
+            v, average = [p[k] for p in per.values()], np.median if k == "ips" else np.mean
+            m[k] = v[0] if len(v) == 1 else None if None in v else float(average(v))
+        out[name] = m | {"seeds": len(per), "per_seed": per}
     return out, best_final
 
 
@@ -135,15 +117,11 @@ def _verdict(values, threshold: float, held_if_above: bool, hw_one=None) -> tupl
     """(verdict, mean, half-width): 'held'/'did not hold' when the 95% interval of ``values`` lies wholly on
     one side of ``threshold``, else 'not resolved at this scale'."""
     mean, hw = interval(values)
-    if hw is None:
-        hw = hw_one
+    hw = hw_one if hw is None else hw
     if hw is None:
         return "not resolved at this scale (one seed: no interval)", mean, None
-    lo, hi = mean - hw, mean + hw
-    if lo > threshold:
-        return ("held" if held_if_above else "did not hold"), mean, hw
-    if hi < threshold:
-        return ("did not hold" if held_if_above else "held"), mean, hw
+    if mean - hw > threshold or mean + hw < threshold:
+        return ("held" if (mean - hw > threshold) == held_if_above else "did not hold"), mean, hw
     return "not resolved at this scale", mean, hw
 
 
@@ -225,22 +203,22 @@ def claims(ms: dict, test_images: int | None = None, epochs: int | None = None) 
 
 
 def plot(runs: dict[str, list[dict]], path):
+    """LR, train loss and test accuracy per epoch, one curve per schedule."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for name, recs in runs.items():
-        ep = [r["epoch"] for r in recs]
-        axes[0].plot(ep, [r["lr"] for r in recs], marker=".", label=name)
-        axes[1].plot(ep, [r["train_loss"] for r in recs], marker=".", label=name)
-        axes[2].plot(ep, [r["test_acc"] for r in recs], marker=".", label=name)
-    axes[0].set_yscale("log")
-    for ax, t in zip(axes, ("learning rate (first step of the epoch)", "train loss", "test accuracy")):
+    panels = (("lr", "learning rate (first step of the epoch)"), ("train_loss", "train loss"),
+              ("test_acc", "test accuracy"))
+    for ax, (key, title) in zip(axes, panels):
+        for name, recs in runs.items():
+            ax.plot([r["epoch"] for r in recs], [r[key] for r in recs], marker=".", label=name)
         ax.set_xlabel("epoch")
-        ax.set_title(t)
+        ax.set_title(title)
         ax.grid(alpha=0.3)
+    axes[0].set_yscale("log")
     axes[2].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -248,16 +226,14 @@ def plot(runs: dict[str, list[dict]], path):
 
 
 def write_report(out, order=None) -> str:
+    """Write ``summary.md`` (returned) and ``curves.png`` into ``out``; schedules in ``order``, else run.json's."""
     out = Path(out)
     runs = load_runs(out)
     if not runs:
         raise FileNotFoundError(f"no per-epoch JSONL files in {str(out)!r}; run the benchmark first.")
-    if order:
-        runs = {n: runs[n] for n in order if n in runs} | {n: r for n, r in runs.items() if n not in order}
     info = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else {}
-    if not order and info.get("schedules"):
-        order = list(info["schedules"])
-        runs = {n: runs[n] for n in order if n in runs} | {n: r for n, r in runs.items() if n not in order}
+    order = order or list(info.get("schedules", {}))
+    runs = {n: runs[n] for n in order if n in runs} | {n: r for n, r in runs.items() if n not in order}
     ms, best_final = metrics(runs)
     head = [f"# CIFAR-10 schedule benchmark: preset `{info.get('preset', '?')}`", ""]
     if info:
@@ -267,9 +243,8 @@ def write_report(out, order=None) -> str:
                     f"{info['train_images']:,} training images (batch {info['batch_size']}, "
                     f"{info['steps_per_epoch']} steps per epoch); test accuracy on {info['test_images']:,} test "
                     f"images; {info.get('seeds', 1)} seed(s). Compilation is excluded from the seconds.")
-        head.append("")
-        head.append("Schedules as run: " + "; ".join(f"{k}: `{v}`" for k, v in info.get("schedules", {}).items()))
-        head.append("")
+        head += ["", "Schedules as run: " + "; ".join(f"{k}: `{v}`" for k, v in info.get("schedules", {}).items()),
+                 ""]
     text = "\n".join(head + [table(ms, best_final, info.get("epochs"), info.get("test_images")), "",
                              "![curves](curves.png)", "",
                              claims(ms, info.get("test_images"), info.get("epochs")), ""])

@@ -1,10 +1,9 @@
 """Presets, schedules, the training step and epoch, verified checkpoints and the run loop.
 
-Runs (schedule, seed) train one at a time in one compiled program, compiled once per run shape. The LR and
+Every run (schedule, seed) trains in one program, compiled once per run shape, one run at a time. The LR and
 momentum of every step come from the jaxsched schedule on the host, as arrays (``optax.inject_hyperparams``);
-the optimizer is torch's ``SGD(momentum=0.9, weight_decay=5e-4)``. Per-step schedules (OneCycleLR, CyclicLR,
-``step:``) use ``s(t)`` at step ``t``, per-epoch ones ``s(e)`` in epoch ``e``; ReduceLROnPlateau is stepped
-on the host once per epoch on the test loss.
+the optimizer is torch's ``SGD(momentum=0.9, weight_decay=5e-4)``. Per-step schedules use ``s(t)`` at step
+``t``, per-epoch ones ``s(e)`` in epoch ``e``; ReduceLROnPlateau is stepped once per epoch on the test loss.
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ STD = np.array([0.2470, 0.2435, 0.2616], np.float32) * 255
 ARTICLE = ("StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau", "OneCycleLR")
 PER_STEP = ("OneCycleLR", "CyclicLR")
 DEVICE_COUNTS = (1, 2, 4, 8)  # the counts every preset is checked on (tests/benchmarks)
+REPLICATED = P()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,18 +56,20 @@ class Preset:
     weight_decay: float = 5e-4
     seed: int = 0
 
+    def images(self) -> tuple[int, int]:
+        """The training and test images it uses (CIFAR-10 has 5,000 and 1,000 per class)."""
+        return 10 * (self.train_per_class or 5000), 10 * (self.test_per_class or 1000)
+
 
 PRESETS = {
     # seconds on a CPU: tests and CI (a tiny SmallResNet on 160 training images)
     "smoke": Preset("smoke", "small", epochs=3, batch_size=32, eval_batch_size=40, train_per_class=16,
                     test_per_class=8, widths=(8, 16, 32)),
-    # all six schedules in ~32 minutes on a 2-core CPU (measured 2026-11-29): SmallResNet, 10 epochs of
-    # 10,000 training images, 3,000 test images
+    # the six schedules in ~32 minutes on a 2-core CPU (measured 2026-11-29)
     "cpu": Preset("cpu", "small", epochs=10, train_per_class=1000, test_per_class=300),
     # the article's setup: ResNet-18, 100 epochs, all 50,000/10,000 images
     "full": Preset("full", "resnet18", epochs=100),
-    # one GPU: ResNet-18 on all the images, 15 epochs; time: see ``python -m benchmarks.cifar10.formulations
-    # --estimate`` (an estimate until a device check is run)
+    # one GPU, 15 epochs; its time is estimated by ``python -m benchmarks.cifar10.formulations --estimate``
     "gpu": Preset("gpu", "resnet18", epochs=15, eval_batch_size=1000),
 }
 
@@ -109,28 +111,26 @@ class Plan:
     kind: str
     schedule: Any
 
-    def slug(self) -> str:  # file name of the log and checkpoint; a hash keeps long or odd labels apart
+    def slug(self) -> str:
+        """The file name of the run's log and checkpoint; a hash keeps long or odd labels apart."""
         keep = "".join(c if c.isalnum() or c in "._=-" else "_" for c in self.label).strip("_")
         if keep == self.label and 0 < len(keep) <= 80:
             return keep
         return f"{keep[:60] or 'schedule'}-{hashlib.sha1(self.label.encode()).hexdigest()[:10]}"
 
 
-def article_schedule(name: str, epochs: int, steps_per_epoch: int, lr: float = 0.1) -> Plan:
+def article_spec(name: str, epochs: int, lr: float) -> str:
     """One of the article's six schedules with its 100 epochs scaled to ``epochs``: StepLR x0.1 every 30%;
     MultiStepLR x0.1 at 30/60/90%; ExponentialLR 0.95 per 1% of the run; CosineAnnealingLR to 0;
     ReduceLROnPlateau(factor=0.1, patience=10%) on test loss; OneCycleLR(max_lr=lr) per batch."""
     k = epochs / 100
-    ms = sorted({max(1, round(m * k)) for m in (30, 60, 90)})
-    specs = {"StepLR": ("epoch", f"StepLR({lr}, step_size={max(1, round(30 * k))}, gamma=0.1)"),
-             "MultiStepLR": ("epoch", f"MultiStepLR({lr}, milestones={ms}, gamma=0.1)"),
-             "ExponentialLR": ("epoch", f"ExponentialLR({lr}, gamma={float(0.95 ** (1 / k))!r})"),
-             "CosineAnnealingLR": ("epoch", f"CosineAnnealingLR({lr}, T_max={epochs}, eta_min=0.0)"),
-             "ReduceLROnPlateau": ("plateau", f"ReduceLROnPlateau({lr}, mode='min', factor=0.1, "
-                                              f"patience={max(1, round(10 * k))})"),
-             "OneCycleLR": ("step", f"OneCycleLR(max_lr={lr}, epochs={epochs}, steps_per_epoch={steps_per_epoch})")}
-    kind, spec = specs[name]
-    return Plan(name, kind, jaxsched.parse_spec(spec))
+    return {"StepLR": f"StepLR({lr}, step_size={max(1, round(30 * k))}, gamma=0.1)",
+            "MultiStepLR": f"MultiStepLR({lr}, milestones={sorted({max(1, round(m * k)) for m in (30, 60, 90)})}, "
+                           "gamma=0.1)",
+            "ExponentialLR": f"ExponentialLR({lr}, gamma={float(0.95 ** (1 / k))!r})",
+            "CosineAnnealingLR": f"CosineAnnealingLR({lr}, T_max={epochs}, eta_min=0.0)",
+            "ReduceLROnPlateau": f"ReduceLROnPlateau({lr}, mode='min', factor=0.1, patience={max(1, round(10 * k))})",
+            "OneCycleLR": f"OneCycleLR(max_lr={lr}, epochs=E, steps_per_epoch=S)"}[name]
 
 
 def parse_schedule(text: str, epochs: int, steps_per_epoch: int, lr: float = 0.1) -> Plan:
@@ -145,37 +145,36 @@ def parse_schedule(text: str, epochs: int, steps_per_epoch: int, lr: float = 0.1
     """
     label = text = text.strip()
     if text in ARTICLE:
-        return article_schedule(text, epochs, steps_per_epoch, lr)
+        text = article_spec(text, epochs, lr)
     kind = None
     for prefix in ("step:", "epoch:"):
         if text.startswith(prefix):
             kind, text = prefix[:-1], text[len(prefix):].strip()
     try:
-        tree = ast.parse(text, mode="eval")
+        call = ast.parse(text, mode="eval").body
     except SyntaxError:
-        tree = None
-    call = tree.body if tree is not None else None
+        call = None
     if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name | ast.Attribute):
-        close = difflib.get_close_matches(text.lower(), [a.lower() for a in ARTICLE], n=1, cutoff=0.75)
-        hint = f" Did you mean {ARTICLE[[a.lower() for a in ARTICLE].index(close[0])]!r}?" if close else ""
+        lower = {a.lower(): a for a in ARTICLE}
+        close = difflib.get_close_matches(text.lower(), list(lower), n=1, cutoff=0.75)
+        hint = f" Did you mean {lower[close[0]]!r}?" if close else ""
         raise ValueError(f"--schedules entry {label!r} is neither an article schedule ({', '.join(ARTICLE)}) nor "
                          f"a constructor call such as 'StepLR(0.1, step_size=30)'.{hint}")
     name = ast.unparse(call.func)
     kind = kind or ("step" if name in PER_STEP else "epoch")
     values = {"E": epochs, "S": steps_per_epoch, "T": epochs * steps_per_epoch}
     auto = {"total_steps": "T", "epochs": "E", "steps_per_epoch": "S", "T_max": "T" if kind == "step" else "E"}
-    for node in ast.walk(call):
+    for node in ast.walk(call):  # a call's keywords come before their values
         for kw in getattr(node, "keywords", []):
             if isinstance(kw.value, ast.Name) and kw.value.id == "auto":
                 if kw.arg not in auto:
                     raise ValueError(f"--schedules entry {label!r}: 'auto' is allowed for {', '.join(auto)}, "
                                      f"not for {kw.arg}=auto.")
-                kw.value = ast.Name(auto[kw.arg])
+                kw.value.id = auto[kw.arg]
+        if isinstance(node, ast.Name) and node.id in values:
+            node.id = str(values[node.id])  # a whole name only; unparsed as the number
     if name == "ReduceLROnPlateau" and not call.args and "lr" not in [k.arg for k in call.keywords]:
         call.args = [ast.Constant(lr)]  # the preset's LR, as the article's ReduceLROnPlateau
-    fill = type("Fill", (ast.NodeTransformer,), {"visit_Name": lambda _, n: ast.copy_location(  # whole names only
-        ast.Constant(values[n.id]), n) if n.id in values else n})
-    call = fill().visit(call)
     try:
         sched = jaxsched.parse_spec(ast.unparse(call))
     except ValueError as e:
@@ -184,30 +183,22 @@ def parse_schedule(text: str, epochs: int, steps_per_epoch: int, lr: float = 0.1
         return Plan(label, "plateau", sched)
     if getattr(sched, "num_groups", None) not in (None, 1):
         raise ValueError(f"--schedules entry {label!r} has {sched.num_groups} parameter groups; one is trained.")
-    check_length(label, kind, sched, epochs, steps_per_epoch)
+    if type(sched).__name__ == "OneCycleLR":  # torch raises 'Tried to step N times' past its end: refuse a shorter one
+        total = int(sched.total_steps or int(sched.epochs) * int(sched.steps_per_epoch))
+        needed = epochs * steps_per_epoch if kind == "step" else epochs
+        if needed > total:
+            raise ValueError(f"--schedules entry {label!r}: OneCycleLR has total_steps={total}, shorter than the "
+                             f"run ({needed} scheduler steps); torch raises 'Tried to step {total + 1} times' "
+                             "there. Use total_steps=auto (or epochs=E, steps_per_epoch=S).")
     return Plan(label, kind, sched)
-
-
-def check_length(label: str, kind: str, sched, epochs: int, steps_per_epoch: int) -> None:
-    """Refuse a OneCycleLR shorter than the run (torch raises 'Tried to step N times' there)."""
-    if type(sched).__name__ != "OneCycleLR":
-        return
-    total = sched.total_steps or int(sched.epochs) * int(sched.steps_per_epoch)
-    needed = epochs * steps_per_epoch if kind == "step" else epochs
-    if needed > int(total):
-        raise ValueError(f"--schedules entry {label!r}: OneCycleLR has total_steps={int(total)}, shorter than the "
-                         f"run ({needed} scheduler steps); torch raises 'Tried to step {int(total) + 1} times' "
-                         "there. Use total_steps=auto (or epochs=E, steps_per_epoch=S).")
 
 
 def epoch_lrs(plan: Plan, epoch: int, steps_per_epoch: int, plateau_state=None, momentum: float = 0.9):
     """``(lrs, moms)``: float32 ``(steps_per_epoch,)`` arrays, the LR and momentum of every step."""
     s, S = plan.schedule, steps_per_epoch
     moms = np.full(S, momentum, np.float32)
-    if plan.kind == "plateau":
-        return np.full(S, float(s(plateau_state)), np.float32), moms
-    if plan.kind == "epoch":
-        return np.full(S, float(s(epoch)), np.float32), moms
+    if plan.kind != "step":
+        return np.full(S, float(s(plateau_state if plan.kind == "plateau" else epoch)), np.float32), moms
     steps = jnp.arange(epoch * S, (epoch + 1) * S)
     if getattr(s, "cycle_momentum", False):  # torch's OneCycleLR/CyclicLR override SGD's momentum
         moms = np.asarray(s.momentum(steps), np.float32).reshape(S)
@@ -222,8 +213,9 @@ def compute_dtype():
     return jnp.bfloat16 if jax.default_backend() in ("gpu", "tpu", "cuda", "rocm") else jnp.float32
 
 
-def build_model(preset: Preset, dtype=None):
-    kw = {"dtype": dtype or compute_dtype()} | ({"widths": preset.widths} if preset.widths else {})
+def build_model(preset: Preset):
+    """The preset's network, computing in :func:`compute_dtype`."""
+    kw = {"dtype": compute_dtype()} | ({"widths": preset.widths} if preset.widths else {})
     return models.MODELS[preset.model](**kw)
 
 
@@ -293,9 +285,11 @@ def make_programs(model, tx, mesh: Mesh):
         return state, (sums[0] + loss, sums[1] + correct.astype(jnp.float32))
 
     def evaluate(state, x_test, y_test, weights):
+        variables = {"params": state["params"], "batch_stats": state["batch_stats"]}
+
         def batch(carry, inp):
             x, y, w = inp
-            logits = model.apply(state, normalize(x), train=False)
+            logits = model.apply(variables, normalize(x), train=False)
             loss = optax.softmax_cross_entropy_with_integer_labels(logits, y)
             return (carry[0] + jnp.sum(loss * w), carry[1] + jnp.sum((jnp.argmax(logits, -1) == y) * w)), None
 
@@ -315,19 +309,8 @@ def epoch_plan(seed: int, epoch: int, n: int, batch_size: int):
     return idx, offs, rng.random((steps, batch_size)) < 0.5
 
 
-def put(x, mesh: Mesh, spec: P):
-    """A host array as a global array; each process supplies its own shards (one host or several)."""
-    x = np.asarray(x)
-    return jax.make_array_from_callback(x.shape, NamedSharding(mesh, spec), lambda i: x[i])
-
-
 # ----------------------------------------------------------------------------------------------------------
 # checkpoints and the output folder
-#
-# A run's checkpoint (orbax, one per epoch, the latest kept) holds its state, its plateau state, its records
-# and the SHA-256 of every saved leaf; after the save commits, process 0 also writes the SHA-256 of every
-# file of it (FILES). A restore checks both: a damaged file is named, a changed leaf too, and nothing trains
-# from it. The JSONL log is then rewritten from the checkpoint's records (the checkpoint is the truth).
 
 FILES = "files.sha256.json"
 
@@ -359,6 +342,7 @@ def lock_output(out: Path):
 
 
 def write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file and ``os.replace``: a kill leaves the old file or the new one."""
     tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
     with open(tmp, "w") as f:
         f.write(text)
@@ -367,34 +351,19 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def read_log(log: Path) -> list[dict]:
-    """The records of a JSONL log; a torn last line (a kill mid-write) is dropped."""
-    lines = log.read_text().splitlines() if log.is_file() else []
-    out = []
-    for i, line in enumerate(lines):
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i < len(lines) - 1:
-                raise ResumeError(f"log {str(log)!r} line {i + 1} is not JSON; move the file away to rerun.") from None
-    return out
-
-
-def _sha(data: bytes) -> str:
+def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
 def leaf_digests(leaves) -> list[str]:
-    return [_sha(f"{a.dtype}{a.shape}".encode() + np.ascontiguousarray(a).tobytes()) for a in leaves]
-
-
-def file_digests(folder: Path) -> dict[str, str]:
-    return {str(f.relative_to(folder)): _sha(f.read_bytes())
-            for f in sorted(folder.rglob("*")) if f.is_file() and f.name != FILES}
+    return [sha256(f"{a.dtype}{a.shape}".encode() + np.ascontiguousarray(a).tobytes()) for a in leaves]
 
 
 class Checkpoint:
-    """One run's orbax checkpoint folder, with digests (see above)."""
+    """One run's orbax checkpoint folder: one per epoch, the latest kept, holding its state, its plateau state,
+    its records and the SHA-256 of every saved leaf; after the save commits, process 0 also writes the SHA-256
+    of every file of it (FILES). A restore checks both: a damaged file is named, a changed leaf too, and
+    nothing trains from it."""
 
     def __init__(self, path: Path, log: Path):
         import orbax.checkpoint as ocp
@@ -402,21 +371,20 @@ class Checkpoint:
         self.path, self.log, self.ocp = path, log, ocp
         self.mgr = ocp.CheckpointManager(path.resolve(), options=ocp.CheckpointManagerOptions(
             max_to_keep=1, cleanup_tmp_directories=True, enable_async_checkpointing=False, create=True))
-
-    def restart(self) -> str:
-        return (f"nothing was trained from it. To restart this run from epoch 0, delete {str(self.path)!r} and "
-                f"{str(self.log)!r} and rerun the same command.")
+        self.restart = (f"nothing was trained from it. To restart this run from epoch 0, delete {str(path)!r} and "
+                        f"{str(log)!r} and rerun the same command.")
 
     def save(self, tree, meta: dict) -> None:
         leaves = [np.asarray(x) for x in jax.tree.leaves(tree)]
-        meta = dict(meta, leaf_sha256=leaf_digests(leaves))
-        step = int(meta["epoch"])
-        self.mgr.save(step, args=self.ocp.args.Composite(state=self.ocp.args.StandardSave({"leaves": leaves}),
-                                                         meta=self.ocp.args.JsonSave(meta)), force=True)
+        step, args = int(meta["epoch"]), self.ocp.args
+        self.mgr.save(step, args=args.Composite(state=args.StandardSave({"leaves": leaves}),
+                                                meta=args.JsonSave(dict(meta, leaf_sha256=leaf_digests(leaves)))),
+                      force=True)
         self.mgr.wait_until_finished()
         if jax.process_index() == 0:
             folder = self.path / str(step)
-            write_atomic(folder / FILES, json.dumps(file_digests(folder)))
+            write_atomic(folder / FILES, json.dumps({str(f.relative_to(folder)): sha256(f.read_bytes()) for f in
+                                                     sorted(folder.rglob("*")) if f.is_file() and f.name != FILES}))
 
     def load(self, template):
         """``(tree, meta)`` of the latest epoch, or ``(None, None)``; :class:`ResumeError` when damaged."""
@@ -427,25 +395,25 @@ class Checkpoint:
         if (folder / FILES).is_file():  # absent only after a kill between the save and this file
             for name, digest in json.loads((folder / FILES).read_text()).items():
                 f = folder / name
-                if not f.is_file() or _sha(f.read_bytes()) != digest:
+                if not f.is_file() or sha256(f.read_bytes()) != digest:
                     why = "missing" if not f.is_file() else "its SHA-256 differs from the one saved with it"
-                    raise ResumeError(f"checkpoint file {str(f)!r} is damaged ({why}); {self.restart()}")
-        proto = [np.asarray(x) for x in jax.tree.leaves(template)]
+                    raise ResumeError(f"checkpoint file {str(f)!r} is damaged ({why}); {self.restart}")
+        proto, args = [np.asarray(x) for x in jax.tree.leaves(template)], self.ocp.args
         try:
-            got = self.mgr.restore(step, args=self.ocp.args.Composite(
-                state=self.ocp.args.StandardRestore({"leaves": proto}), meta=self.ocp.args.JsonRestore()))
+            got = self.mgr.restore(step, args=args.Composite(state=args.StandardRestore({"leaves": proto}),
+                                                             meta=args.JsonRestore()))
         except Exception as e:  # orbax/tensorstore errors on damaged or truncated files
             first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-            raise ResumeError(f"checkpoint {str(folder)!r} cannot be read ({first}); {self.restart()}") from None
+            raise ResumeError(f"checkpoint {str(folder)!r} cannot be read ({first}); {self.restart}") from None
         leaves, meta = [np.asarray(x) for x in got["state"]["leaves"]], dict(got["meta"])
         if len(leaves) != len(proto) or any(a.shape != b.shape for a, b in zip(leaves, proto)):
-            raise ResumeError(f"checkpoint {str(folder)!r} does not match this model/schedule; {self.restart()}")
-        for i, (have, want) in enumerate(zip(leaf_digests(leaves), meta.get("leaf_sha256") or [], strict=False)):
+            raise ResumeError(f"checkpoint {str(folder)!r} does not match this model/schedule; {self.restart}")
+        if len(meta.get("leaf_sha256") or []) != len(leaves):
+            raise ResumeError(f"checkpoint {str(folder)!r} has no digest for every array; {self.restart}")
+        for i, (have, want) in enumerate(zip(leaf_digests(leaves), meta["leaf_sha256"])):
             if have != want:
                 raise ResumeError(f"checkpoint {str(folder / 'state')!r}: saved array {i} no longer matches its "
-                                  f"SHA-256 (the data files are damaged); {self.restart()}")
-        if len(meta.get("leaf_sha256") or []) != len(leaves):
-            raise ResumeError(f"checkpoint {str(folder)!r} has no digest for every array; {self.restart()}")
+                                  f"SHA-256 (the data files are damaged); {self.restart}")
         return jax.tree.unflatten(jax.tree.structure(template), leaves), meta
 
 
@@ -483,52 +451,46 @@ class Trainer:
         self.S = lay.steps_per_epoch
         self.steps_run = self.S if max_steps is None else min(self.S, max_steps)
         self.epochs = preset.epochs if max_steps is None else min(preset.epochs, -(-max_steps // self.steps_run))
-        pad = lay.eval_batches * lay.eval_batch - self.n_test
-        shape = (lay.eval_batches, lay.eval_batch)
+        pad, shape = lay.eval_batches * lay.eval_batch - self.n_test, (lay.eval_batches, lay.eval_batch)
         w = np.concatenate([np.ones(self.n_test, np.float32), np.zeros(pad, np.float32)]).reshape(shape)
         x_te = np.concatenate([x_te, np.zeros((pad, 32, 32, 3), np.uint8)]).reshape(*shape, 32, 32, 3)
         y_te = np.concatenate([y_te, np.zeros(pad, np.int32)]).astype(np.int32).reshape(shape)
-        self.train_data = (put(x_tr, self.mesh, P()), put(y_tr.astype(np.int32), self.mesh, P()))
-        self.test_data = tuple(put(a, self.mesh, P(None, "data")) for a in (x_te, y_te, w))
+        self.train_data = (self.put(x_tr), self.put(y_tr.astype(np.int32)))
+        self.test_data = tuple(self.put(a, P(None, "data")) for a in (x_te, y_te, w))
         self.model, self.tx = build_model(preset), make_tx(preset)
-        self.train_epoch, self.train_step, self.evaluate = make_programs(self.model, self.tx, self.mesh)
+        train_epoch, train_step, self.evaluate = make_programs(self.model, self.tx, self.mesh)
+        self.program = train_epoch if self.loop == "scan" else train_step
         self.compile_seconds: float | None = None
 
-    def inputs(self, seed, epoch, lrs, moms):
-        idx, offs, flips = epoch_plan(seed, epoch, self.n_train, self.preset.batch_size)
-        k, spec = self.steps_run, P(None, "data")
-        return (put(idx[:k], self.mesh, spec), put(offs[:k], self.mesh, spec), put(flips[:k], self.mesh, spec),
-                put(lrs[:k], self.mesh, P()), put(moms[:k], self.mesh, P()))
+    def put(self, x, spec: P = REPLICATED):
+        """A host array as a global array; each process supplies its own shards (one host or several)."""
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, NamedSharding(self.mesh, spec), lambda i: x[i])
 
-    def compile(self, state) -> float:
-        """AOT-compile the epoch (or step) and evaluation programs once, timed apart from training."""
+    def epoch(self, state, seed: int, epoch: int, lrs, moms):
+        """One epoch of training then evaluation: ``(state, (train loss sum, correct), (test loss, correct),
+        train seconds, total seconds)``. The programs are compiled ahead of time on first use, timed apart
+        (``compile_seconds``)."""
+        k, spec = self.steps_run, P(None, "data")
+        idx, offs, flips = epoch_plan(seed, epoch, self.n_train, self.preset.batch_size)
+        ins = (*self.train_data, self.put(idx[:k], spec), self.put(offs[:k], spec), self.put(flips[:k], spec),
+               self.put(lrs[:k]), self.put(moms[:k]))
+        host = () if self.loop == "scan" else (self.put(np.int32(0)), (self.put(np.float32(0)),) * 2)
         if self.compile_seconds is None:
             t = time.perf_counter()
-            ins = self.inputs(0, 0, np.zeros(self.S, np.float32), np.zeros(self.S, np.float32))
-            if self.loop == "scan":
-                self.train_epoch = self.train_epoch.lower(state, *self.train_data, *ins).compile()
-            else:
-                zero = put(np.float32(0), self.mesh, P())
-                self.train_step = self.train_step.lower(state, *self.train_data, *ins, put(np.int32(0), self.mesh, P()),
-                                                        (zero, zero)).compile()
-            self.evaluate = self.evaluate.lower({k: state[k] for k in ("params", "batch_stats")},
-                                                *self.test_data).compile()
+            self.program = self.program.lower(state, *ins, *host).compile()
+            self.evaluate = self.evaluate.lower(state, *self.test_data).compile()
             self.compile_seconds = time.perf_counter() - t
-        return self.compile_seconds
-
-    def epoch(self, state, ins):
-        """One epoch of training then evaluation: ``(state, (train loss sum, correct), (test loss, correct),
-        train seconds, total seconds)``."""
         t0 = time.perf_counter()
         if self.loop == "scan":
-            state, tm = self.train_epoch(state, *self.train_data, *ins)
+            state, tm = self.program(state, *ins)
         else:
-            tm = (put(np.float32(0), self.mesh, P()),) * 2
-            for k in range(self.steps_run):
-                state, tm = self.train_step(state, *self.train_data, *ins, put(np.int32(k), self.mesh, P()), tm)
+            tm = host[1]
+            for i in range(k):
+                state, tm = self.program(state, *ins, self.put(np.int32(i)), tm)
         tm = jax.device_get(tm)
         t1 = time.perf_counter()
-        em = jax.device_get(self.evaluate({k: state[k] for k in ("params", "batch_stats")}, *self.test_data))
+        em = jax.device_get(self.evaluate(state, *self.test_data))
         return state, tm, em, t1 - t0, time.perf_counter() - t0
 
     def open(self, plan: Plan, seed: int, out: Path | None) -> Member:
@@ -544,12 +506,11 @@ class Trainer:
         slug = plan.slug() + (f"-seed{seed}" if seed else "")
         log = out / f"{slug}.jsonl"
         m.ckpt = Checkpoint(out / "ckpt" / slug, log)
-        logged = read_log(log)
         restored, saved = m.ckpt.load((m.state, m.pst))
         if saved is None:
-            if logged:
-                raise ResumeError(f"log {str(log)!r} holds {len(logged)} epochs but there is no checkpoint "
-                                  f"{str(m.ckpt.path)!r} to resume them from; move the log away or use a fresh --out.")
+            if log.is_file() and log.read_text().strip():
+                raise ResumeError(f"log {str(log)!r} holds epochs but there is no checkpoint {str(m.ckpt.path)!r} "
+                                  "to resume them from; move the log away or use a fresh --out.")
             return m
         mine = json.loads(json.dumps(m.meta))
         diff = sorted(k for k in mine if saved.get(k) != mine[k])
@@ -557,7 +518,7 @@ class Trainer:
             raise ResumeError(f"checkpoint {str(m.ckpt.path)!r} was written for another run (differs in "
                               f"{', '.join(diff) or 'records'}); use a fresh --out or delete the checkpoint.")
         (m.state, m.pst), m.records = restored, list(saved["records"])
-        if jax.process_index() == 0 and logged != m.records:
+        if jax.process_index() == 0:  # the checkpoint is the truth: a torn or short log is rewritten
             write_atomic(log, "".join(json.dumps(r) + "\n" for r in m.records))
         return m
 
@@ -566,23 +527,20 @@ class Trainer:
         turn (so an interrupted benchmark has comparable results). With ``out``: checkpoint every epoch and
         rewrite ``out/<slug>[-seed<k>].jsonl``; a rerun resumes. ``self.trained`` counts the epochs run."""
         members = [self.open(plan, seed, out) for plan, seed in runs]
-        self.trained, main = 0, jax.process_index() == 0
-        bar = None
+        self.trained, main, bar = 0, jax.process_index() == 0, None
         if progress and main:
             from tqdm import tqdm
 
-            done = sum(len(m.records) for m in members)
-            bar = tqdm(total=len(members) * self.epochs, initial=done, unit="run-epoch", dynamic_ncols=True)
+            bar = tqdm(total=len(members) * self.epochs, initial=sum(len(m.records) for m in members),
+                       unit="run-epoch", dynamic_ncols=True)
+        R, B = self.steps_run, self.preset.batch_size
         for e in range(self.epochs):
             for m in members:
                 if len(m.records) > e:
                     continue
-                state = jax.tree.map(lambda a: put(a, self.mesh, P()), m.state)
-                compile_s = self.compile(state)
                 lrs, moms = epoch_lrs(m.plan, e, self.S, m.pst, self.preset.momentum)
-                state, tm, em, train_s, total_s = self.epoch(state, self.inputs(m.seed, e, lrs, moms))
-                m.state = jax.device_get(state)
-                test_loss, R, B = float(em[0]), self.steps_run, self.preset.batch_size
+                state, tm, em, train_s, total_s = self.epoch(jax.tree.map(self.put, m.state), m.seed, e, lrs, moms)
+                m.state, test_loss = jax.device_get(state), float(em[0])
                 if m.plan.kind == "plateau":
                     m.pst = m.plan.schedule.update(m.pst, value=test_loss)
                 m.records.append({
@@ -591,7 +549,7 @@ class Trainer:
                     "test_loss": test_loss, "test_acc": float(em[1]) / self.n_test, "seconds": total_s,
                     "train_seconds": train_s, "images_per_sec": R * B / train_s,
                     "elapsed": (m.records[-1]["elapsed"] if m.records else 0.0) + total_s,
-                    "compile_seconds": compile_s, "devices": self.layout.devices,
+                    "compile_seconds": self.compile_seconds, "devices": self.layout.devices,
                     "backend": jax.default_backend(), "loop": self.loop, "seed": m.seed})
                 if m.ckpt is not None:
                     m.ckpt.save((m.state, m.pst), dict(m.meta, epoch=e + 1, records=m.records))
