@@ -57,6 +57,9 @@ def test_concrete_step_beyond_int32_needs_x64():
 
 
 def _cawr(lr, T0, Tm, eta, e):
+    """torch's ``step(epoch)`` branch: ``epoch % T_0`` when ``T_mult == 1``, else the geometric restarts."""
+    if Tm == 1:
+        return eta + (lr - eta) * (1 + math.cos(math.pi * (e % T0) / T0)) / 2
     Ti, start = T0, 0
     while e - start >= Ti:
         start, Ti = start + Ti, Ti * Tm
