@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import given, note, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from hypothesis.control import currently_in_test_context  # noqa: E402
 
 from jaxsched import keras as jk  # noqa: E402
 from jaxsched._value import CATALOGUE, REGISTRY  # noqa: E402
@@ -84,7 +85,8 @@ def exact_restarts(first: int, mul: float, n: int) -> dict[int, int]:
 
 def check(s, n, allowed=None):
     """Compare; ``allowed(step) -> expected`` gives the exact value at steps where Keras may be a cycle short."""
-    note(f"schedule: {s!r}  steps: {n}")
+    if currently_in_test_context():  # also called from plain regression tests
+        note(f"schedule: {s!r}  steps: {n}")
     ref = keras_trajectory(s, n)
     scale = float(np.max(np.abs(ref))) or 1.0
     for x64, tol in ((True, TOL64), (False, TOL32)):
@@ -223,6 +225,16 @@ def test_keras_restart_index_is_short_where_documented():
     assert ref[121] < 1e-12 and got[121] == pytest.approx(1.0)  # Keras: bottom of cycle 4; exact: top of cycle 5
     mask = np.arange(131) != 121
     np.testing.assert_allclose(got[mask], ref[mask], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("cycle", [False, True])
+@pytest.mark.parametrize("power", [5.391919736033161e-147, 1e-300, 5e-324])
+def test_polynomial_tiny_power_reaches_the_end(power, cycle):
+    """A positive power that float32 holds as 0 (or as a subnormal): Keras' float64 ``0 ** power`` is 0, so the LR
+    reaches end_learning_rate at decay_steps; float32 must not turn it into ``0 ** 0 = 1`` (found by the thorough
+    profile: float32 gave 1.0 against Keras' 1e-4 at step 1 for decay_steps=1)."""
+    check(jk.PolynomialDecay(1.0, decay_steps=1, power=power, cycle=cycle), 20)
+    check(jk.PolynomialDecay(2.0, decay_steps=7, end_learning_rate=0.5, power=power, cycle=cycle), 40)
 
 
 def test_harness_detects_a_wrong_schedule():

@@ -21,6 +21,7 @@ import pytest
 import torch
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 
 from jaxsched import timm as jt
 from jaxsched._frameworks import from_timm
@@ -111,7 +112,8 @@ def restart_tops(s, n):
 
 
 def check(s, n):
-    note(f"schedule: {s!r}  steps: {n}")
+    if currently_in_test_context():  # also called from plain regression tests
+        note(f"schedule: {s!r}  steps: {n}")
     ref = timm_trajectory(s, n)
     allowed = restart_tops(s, n)
     scale = float(np.max(np.abs(ref))) or 1.0
