@@ -8,6 +8,9 @@ Keras 3.15's JAX backend computes ``cos``, ``tanh``, ``floor`` and ``ceil`` of a
 default"), so with floatx float64 its CosineDecay is only float32-accurate. The float64 reference therefore runs
 Keras' own schedule code with those four backend functions kept in float64 (``parity.frameworks.keras_float64``);
 the same trajectories are also compared with unpatched Keras (:func:`test_unpatched_keras`), to 1e-6 of the largest LR.
+The reference trajectory is compiled with XLA's algebraic simplifier off (``parity.frameworks.keras_steps``): it
+rewrites ``t / decay_steps`` as ``t * (1 / decay_steps)``, which floors one short at exact multiples (step 49 of
+``decay_steps=49``), where Keras' code, and Keras called on that step, divide exactly.
 ``CosineDecayRestarts`` may differ from Keras only exactly at a restart whose float64 cycle index Keras floors
 one short (see jaxsched._cycles); every such step is checked against the top of the exact cycle instead.
 """
@@ -29,7 +32,7 @@ from hypothesis.control import currently_in_test_context  # noqa: E402
 
 from jaxsched import keras as jk  # noqa: E402
 from jaxsched._value import CATALOGUE, REGISTRY  # noqa: E402
-from parity.frameworks import keras_float64  # noqa: E402
+from parity.frameworks import keras_float64, keras_steps  # noqa: E402
 
 keras = pytest.importorskip("keras")
 pytestmark = [
@@ -55,7 +58,7 @@ def keras_object(s):
 def keras_trajectory(s, n, patched=True):
     ks = keras_object(s)
     with keras_float64(patched):
-        out = jax.vmap(ks)(jnp.arange(n + 1))
+        out = keras_steps(ks, n)
         assert out.dtype == (jnp.float64 if patched else out.dtype)
         return np.asarray(out, np.float64)
 
@@ -235,6 +238,25 @@ def test_polynomial_tiny_power_reaches_the_end(power, cycle):
     profile: float32 gave 1.0 against Keras' 1e-4 at step 1 for decay_steps=1)."""
     check(jk.PolynomialDecay(1.0, decay_steps=1, power=power, cycle=cycle), 20)
     check(jk.PolynomialDecay(2.0, decay_steps=7, end_learning_rate=0.5, power=power, cycle=cycle), 40)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: jk.InverseTimeDecay(1.0, decay_steps=49, decay_rate=1.0, staircase=True),
+    lambda: jk.ExponentialDecay(1.0, decay_steps=49, decay_rate=0.5, staircase=True),
+    lambda: jk.InverseTimeDecay(0.3, decay_steps=98, decay_rate=2.0, staircase=True),
+])
+def test_staircase_floors_exact_multiples(make):
+    """``floor(49 / 49) = 1``: the reference must divide as Keras' code does. XLA rewrites a vectorised ``t / 49``
+    as ``t * (1 / 49)`` (0.9999999999999999 at t = 49), so a plain ``jax.vmap`` of Keras' schedule held the LR one
+    step too long at each multiple (1.0 at step 49 where Keras called on step 49 gives 0.5)."""
+    s = make()
+    T = s.decay_steps
+    with keras_float64():
+        eager = [float(keras_object(s)(jnp.asarray(k * T))) for k in (1, 2)]
+    ref = keras_trajectory(s, 2 * T + 1)
+    assert [ref[T], ref[2 * T]] == eager
+    assert ref[T] < ref[T - 1]  # the first decay happens at step T, not T + 1
+    check(s, min(2 * T + 5, STEPS - 1))
 
 
 def test_harness_detects_a_wrong_schedule():
