@@ -238,8 +238,7 @@ class ExponentialDecay(_Decay, name="keras.ExponentialDecay",
     """``initial_learning_rate * decay_rate ** (t / decay_steps)``: Keras' ``ExponentialDecay``.
 
     With ``staircase=True`` the exponent is ``floor(t / decay_steps)``. torch's ``ExponentialLR(lr, gamma)`` is
-    ``decay_steps=1`` with ``decay_rate=gamma``. A ``decay_rate`` too small for float32 (below ``1.18e-38``) keeps
-    its float64 logarithm, so float32 gives ``decay_rate ** (t / decay_steps)`` too when the rate is traced.
+    ``decay_steps=1`` with ``decay_rate=gamma``.
 
     Args:
       initial_learning_rate: the LR at step 0.
@@ -257,15 +256,6 @@ class ExponentialDecay(_Decay, name="keras.ExponentialDecay",
     decay_rate: float = leaf(check=_nonneg)
     staircase: bool = static(default=False, check=checks.boolean)
     name: str = static(default="ExponentialDecay", check=_name)
-    #: Derived, not an argument: ``log(decay_rate)`` in float64 when ``0 < decay_rate < 1.18e-38`` (below float32's
-    #: smallest normal), else None. A traced float32 ``decay_rate`` that small is 0 (or a subnormal), but
-    #: ``decay_rate ** (t / decay_steps)`` is not negligible (``1e-70 ** (1 / 12) = 1.5e-6``): the log keeps it.
-    _tiny_rate_log: float | None = static(default=None, init=False)
-
-    def _validate(self) -> None:
-        r = self.decay_rate
-        tiny = is_concrete(r) and 0.0 < r < float(np.finfo(np.float32).tiny)
-        self._set("_tiny_rate_log", float(np.log(np.float64(r))) if tiny else None)
 
     def _get_closed_form_lr(self, e, dtype):
         p = _progress(e, self.decay_steps, dtype, self.staircase)
@@ -275,12 +265,7 @@ class ExponentialDecay(_Decay, name="keras.ExponentialDecay",
             return lr * jnp.exp(p * jnp.asarray(np.log(np.float64(rate)), dtype))
         if self.staircase:
             return lr * int_pow(rate, div(e, self.decay_steps), dtype)
-        factor = jnp.power(arr(rate, dtype), p)
-        if self._tiny_rate_log is not None:  # the rate as built, unless the traced leaf was replaced since
-            r = arr(rate, dtype)
-            tiny = jnp.exp(p * jnp.asarray(self._tiny_rate_log, dtype))
-            factor = jnp.where(r >= float(np.finfo(np.float32).tiny), factor, tiny)
-        return lr * factor
+        return lr * jnp.power(arr(rate, dtype), p)
 
 
 class PiecewiseConstantDecay(_KerasSchedule, name="keras.PiecewiseConstantDecay",
