@@ -336,8 +336,8 @@ class PolynomialDecay(_Decay, name="keras.PolynomialDecay",
     LR jumps back up after each multiple of ``decay_steps``. torch's ``PolynomialLR`` is
     ``end_learning_rate=0`` and ``cycle=False``.
 
-    A positive ``power`` too small for float32 (below ``1.18e-38``, which float32 holds as 0 or as a subnormal)
-    still gives ``0 ** power = 0`` at the end of each decay, as Keras does in float64 (not ``0 ** 0 = 1``).
+    A positive ``power`` too small for float32 (below ``1.4e-45``, which float32 holds as 0) still gives
+    ``0 ** power = 0`` at the end of each decay, as Keras does in float64 (not ``0 ** 0 = 1``).
 
     Args:
       initial_learning_rate: the LR at step 0.
@@ -357,15 +357,6 @@ class PolynomialDecay(_Decay, name="keras.PolynomialDecay",
     power: float = leaf(default=1.0, check=checks.real)
     cycle: bool = static(default=False, check=checks.boolean)
     name: str = static(default="PolynomialDecay", check=_name)
-    #: Derived, not an argument: ``0 < power < 1.18e-38`` (below float32's smallest normal). float32 rounds such
-    #: a power to 0 (below 1.4e-45; a backend that flushes subnormals, below 1.18e-38), and ``0 ** 0 = 1`` would
-    #: hold ``initial_learning_rate`` where Keras' float64 ``0 ** power = 0`` reaches ``end_learning_rate``.
-    #: Static because a traced float32 leaf has already lost the sign (False for a traced ``power``).
-    _tiny_power: bool = static(default=False, init=False)
-
-    def _validate(self) -> None:
-        p = self.power
-        self._set("_tiny_power", bool(is_concrete(p) and 0.0 < p < float(np.finfo(np.float32).tiny)))
 
     def _get_closed_form_lr(self, e, dtype):
         T = self.decay_steps
@@ -383,8 +374,9 @@ class PolynomialDecay(_Decay, name="keras.PolynomialDecay",
             frac = left
         else:
             frac = jnp.power(left, arr(self.power, dtype))
-        if self._tiny_power:  # 0 ** power is 0 (float32 may hold the power as 0: 0 ** 0 = 1)
-            frac = jnp.where(left > 0, frac, 0.0)
+            if is_concrete(self.power) and self.power > 0:
+                # 0 ** power = 0, decided on the host: float32 holds a power below 1.4e-45 as 0 (0 ** 0 = 1)
+                frac = jnp.where(left > 0, frac, 0.0)
         return (lr0 - end) * frac + end
 
 
