@@ -1,7 +1,9 @@
 """jaxsched.keras against live Keras 3 (JAX backend), whole trajectories, configurations drawn by hypothesis.
 
 For each drawn schedule: Keras' ``schedule(t)`` for ``t = 0..n`` with Keras' floatx set to float64 under x64 (the
-reference), against ``s(t)`` under ``jax.jit`` with x64 (1e-10 x max|LR|) and in float32 (1e-6 x max|LR|).
+reference), against ``s(t)`` under ``jax.jit`` with x64 (1e-10 x max|LR|, ``s`` passed as an argument) and in
+float32 (1e-6 x max|LR|, ``s`` closed over: the README's float32 contract, which a schedule with traced float32
+hyperparameters is outside of, since they are float32 roundings).
 
 Keras 3.15's JAX backend computes ``cos``, ``tanh``, ``floor`` and ``ceil`` of a float64 tensor in float32
 (``keras.src.backend.common.dtypes.result_type`` maps every 64-bit result type to 32 bits "to align with JAX's
@@ -70,7 +72,10 @@ def _eval(s, steps):
 
 def jaxsched_trajectory(s, n, x64):
     with jax.enable_x64(x64):
-        out = _eval(s, jnp.arange(STEPS))
+        # float32 closes over s (its hyperparameters stay Python floats, as in optax.sgd(learning_rate=s)): the
+        # README's float32 contract; traced float32 leaves are float32 roundings (README, "Precision"). With x64
+        # passing s as an argument is equivalent and compiles once per structure.
+        out = (_eval(s, jnp.arange(STEPS)) if x64 else jax.jit(s)(jnp.arange(STEPS)))
         assert out.dtype == (jnp.float64 if x64 else jnp.float32)
         return np.asarray(out, np.float64)[: n + 1]
 
@@ -238,6 +243,22 @@ def test_polynomial_tiny_power_reaches_the_end(power, cycle):
     profile: float32 gave 1.0 against Keras' 1e-4 at step 1 for decay_steps=1)."""
     check(jk.PolynomialDecay(1.0, decay_steps=1, power=power, cycle=cycle), 20)
     check(jk.PolynomialDecay(2.0, decay_steps=7, end_learning_rate=0.5, power=power, cycle=cycle), 40)
+
+
+@pytest.mark.parametrize("s, n", [
+    (jk.ExponentialDecay(1.0, decay_steps=12, decay_rate=2.4812399021014444e-70), 20),  # drawn by the ci profile
+    (jk.ExponentialDecay(1.25, decay_steps=1, decay_rate=1.0086971333590378), 52),  # drawn by the thorough one
+])
+def test_float32_is_checked_with_the_schedule_closed_over(s, n):
+    """The float32 contract is for a schedule closed over (README, "Precision"). Passed to jit as an argument, its
+    decay_rate is a float32 rounding: 2.48e-70 is 0 (0.0 at step 1 against Keras' 1.58e-6) and 1.0087's rounding
+    error grows 52-fold in ``rate ** 52`` (1.98e-6 of the largest LR). Closed over, log(rate) is taken in float64."""
+    check(s, n)
+    with pytest.raises(AssertionError, match="float32"):  # what the harness compared before: out of contract
+        with jax.enable_x64(False):
+            traced = np.asarray(_eval(s, jnp.arange(STEPS)), np.float64)[: n + 1]
+        ref = keras_trajectory(s, n)
+        assert np.abs(traced - ref).max() <= TOL32 * np.abs(ref).max(), "float32 with traced hyperparameters"
 
 
 @pytest.mark.parametrize("make", [

@@ -75,7 +75,10 @@ def _eval(s, steps):
 
 def jaxsched_trajectory(s, n, x64):
     with jax.enable_x64(x64):
-        out = _eval(s, jnp.arange(STEPS))
+        # float32 closes over s (its hyperparameters stay Python floats, as in optax.sgd(learning_rate=s)): the
+        # README's float32 contract; traced float32 leaves are float32 roundings (README, "Precision"). With x64
+        # passing s as an argument is equivalent and compiles once per structure.
+        out = (_eval(s, jnp.arange(STEPS)) if x64 else jax.jit(s)(jnp.arange(STEPS)))
         assert out.dtype == (jnp.float64 if x64 else jnp.float32)
         return np.asarray(out, np.float64)[: n + 1].reshape(n + 1, -1)
 
