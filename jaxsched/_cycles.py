@@ -4,9 +4,11 @@ Keras' ``CosineDecayRestarts`` and timm's cosine/tanh/poly schedulers find the c
 with ``floor(log(1 + t / T * (mul - 1)) / log(mul))``. In floating point that floor can land one cycle short
 exactly at a restart (``log(243) / log(3) = 4.999...``: Keras and timm, in float64, then return the end of cycle
 4, the bottom of the cosine, instead of the top of cycle 5). jaxsched locates the cycle exactly instead: the
-cycle starts ``T * (mul**i - 1) / (mul - 1)`` are tabulated once on the host in float64 (``ceil``-ed to integers,
-so ``t >= start`` is an exact integer comparison) and the position inside the cycle is ``t - start``, split into
-an exact integer part and a float64 offset, so float32 keeps its precision at large steps. The two differ only
+cycle starts ``T * (mul**i - 1) / (mul - 1)`` are tabulated once on the host in exact rational arithmetic (the
+float ``mul`` is a dyadic rational; ``ceil``-ed to integers, so ``t >= start`` is an exact integer comparison,
+and a start that is an exact integer is never rounded past it) and the position inside the cycle is
+``t - start``, split into an exact integer part and a float64 offset, so float32 keeps its precision at large
+steps. The two differ only
 at those restarts; the parity tests check that every difference is one of them.
 
 Cost (``python -m benchmarks.schedules_frameworks``, 1M float32 steps, 2-core x86_64 CPU, shared and noisy,
@@ -43,20 +45,35 @@ def _table(first: int, mul: float, limit: int | None) -> tuple[np.ndarray, np.nd
     ``n`` is ``limit + 1`` (the cycle after the last one counted marks "past the limit") or, without a limit,
     enough cycles to pass ``2**53``, at most :data:`MAX_CYCLES`.
     """
-    starts, lengths = [], []
-    start, length = 0.0, float(first)
+    # Exact: mul = p / 2**k (a float is a dyadic rational), so start_i = first * (p**i - 2**(k i)) / (2**s * D) with
+    # s = k (i - 1) and D = p - 2**k, an integer A = floor(numerator / 2**s) plus B / 2**s. The float64 quotient
+    # ``first * (mul**i - 1) / (mul - 1)`` can round above an exact integer start (20.000000000000004 for
+    # first=20, mul=1.9531939083047116), whose ceil then placed that restart at the bottom of the previous cycle.
+    p, q = float(mul).as_integer_ratio()
+    k = q.bit_length() - 1
+    D = p - q
+    ceils, offsets, lengths = [0.0], [0.0], [float(first)]
+    fp, s = first * p, 0  # first * p**i for the next cycle i, and s = k * (i - 1)
     while True:
-        starts.append(start)
-        lengths.append(length)
-        if limit is not None and len(starts) > limit:
+        if limit is not None and len(ceils) > limit:
             break
-        if start >= _TABLE_END or len(starts) >= MAX_CYCLES:
+        if ceils[-1] >= _TABLE_END or len(ceils) >= MAX_CYCLES:
             break
-        start = first * (mul ** len(starts) - 1.0) / (mul - 1.0)
-        length = first * mul ** len(starts)
-    s = np.asarray(starts, np.float64)
-    c = np.ceil(s)
-    return c, c - s, np.asarray(lengths, np.float64)
+        num = fp - (first << (s + k))
+        A = num >> s
+        B = num - (A << s)
+        c = -(-(A + (B > 0)) // D)  # ceil(start_i), exactly
+        ceils.append(float(c))
+        offsets.append(((c * D - A) - _ldexp(B, -s)) / D)  # ceil(start_i) - start_i, to a float64 ulp
+        lengths.append(_ldexp(fp, -s - k))  # first * mul**i
+        fp, s = fp * p, s + k
+    return np.asarray(ceils, np.float64), np.asarray(offsets, np.float64), np.asarray(lengths, np.float64)
+
+
+def _ldexp(n: int, e: int) -> float:
+    """``n * 2**e`` in float64 for a non-negative integer ``n`` of any size (its leading 64 bits)."""
+    cut = max(n.bit_length() - 64, 0)
+    return math.ldexp(n >> cut, cut + e)
 
 
 def check_cycles(cls: str, name: str, first: int, mul: float, limit: int | None) -> None:

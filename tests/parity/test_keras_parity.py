@@ -245,6 +245,17 @@ def test_polynomial_tiny_power_reaches_the_end(power, cycle):
     check(jk.PolynomialDecay(2.0, decay_steps=7, end_learning_rate=0.5, power=power, cycle=cycle), 40)
 
 
+@pytest.mark.parametrize("first, t_mul", [(31, 2.230159076796215), (20, 1.9531939083047116), (12, 1.769802291945321)])
+def test_restart_at_first_decay_steps_is_exact(first, t_mul):
+    """The second cycle starts at exactly ``first_decay_steps``; the float64 table start ``first * (t_mul - 1) /
+    (t_mul - 1)`` rounded to 31.000000000000004 and its ceil put step 31 at the bottom of cycle 0 (drawn by the
+    thorough profile: jaxsched 3.7e-33, Keras and the exact top 1.0). The starts are now exact rationals."""
+    s = jk.CosineDecayRestarts(1.0, first_decay_steps=first, t_mul=t_mul)
+    check(s, 3 * first, restart_tops(s, 3 * first))
+    with jax.enable_x64(True):
+        assert float(s(first)) == 1.0 and float(s(first - 1)) < 0.02
+
+
 @pytest.mark.parametrize("s, n", [
     (jk.ExponentialDecay(1.0, decay_steps=12, decay_rate=2.4812399021014444e-70), 20),  # drawn by the ci profile
     (jk.ExponentialDecay(1.25, decay_steps=1, decay_rate=1.0086971333590378), 52),  # drawn by the thorough one

@@ -319,6 +319,21 @@ def test_timm_restart_index_is_short_where_documented():
     np.testing.assert_allclose(got[mask], ref[mask], rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("cls", [jt.CosineLRScheduler, jt.TanhLRScheduler, jt.PolyLRScheduler])
+@pytest.mark.parametrize("t_initial, cycle_mul", [(20, 1.9531939083047116), (6, 2.73061985554328),
+                                                  (56, 1.3734590565111102)])
+def test_restart_at_t_initial_is_exact(cls, t_initial, cycle_mul):
+    """Cycle 1 starts at exactly ``t_initial``, as timm's own formula finds; the float64 table start ``t_initial *
+    (cycle_mul - 1) / (cycle_mul - 1)`` rounded above it (20.000000000000004) and its ceil put step ``t_initial`` at
+    the end of cycle 0 (about 5% of random multipliers in [1, 3]). The starts are now exact rationals."""
+    s = cls(1.0, t_initial=t_initial, cycle_mul=cycle_mul, cycle_limit=4)
+    n = min(3 * t_initial, STEPS - 1)
+    check(s, n)
+    ref = timm_trajectory(s, t_initial)[t_initial, 0]
+    with jax.enable_x64(True):
+        assert float(s(t_initial)) == pytest.approx(ref, abs=1e-12)
+
+
 def test_noise_is_refused_with_the_reason():
     with pytest.raises(ValueError, match="noise_range_t must be None.*torch.Generator"):
         jt.CosineLRScheduler(0.1, t_initial=10, noise_range_t=5)
