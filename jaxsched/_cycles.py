@@ -4,12 +4,13 @@ Keras' ``CosineDecayRestarts`` and timm's cosine/tanh/poly schedulers find the c
 with ``floor(log(1 + t / T * (mul - 1)) / log(mul))``. In floating point that floor can land one cycle short
 exactly at a restart (``log(243) / log(3) = 4.999...``: Keras and timm, in float64, then return the end of cycle
 4, the bottom of the cosine, instead of the top of cycle 5). jaxsched locates the cycle exactly instead: the
-cycle starts ``T * (mul**i - 1) / (mul - 1)`` are tabulated once on the host in exact rational arithmetic (the
-float ``mul`` is a dyadic rational; ``ceil``-ed to integers, so ``t >= start`` is an exact integer comparison,
-and a start that is an exact integer is never rounded past it) and the position inside the cycle is
+cycle starts ``T * (mul**i - 1) / (mul - 1)`` are tabulated once on the host in exact rational arithmetic, for
+``mul`` as written (its ``repr``: ``1.1`` is 11/10; ``ceil``-ed to integers, so ``t >= start`` is an exact integer
+comparison, and a start that is an exact integer is never rounded past it), and the position inside the cycle is
 ``t - start``, split into an exact integer part and a float64 offset, so float32 keeps its precision at large
-steps. The two differ only
-at those restarts; the parity tests check that every difference is one of them.
+steps. The two differ only at those restarts, and for a multiplier within about ``1e-5`` of 1, where the
+frameworks' ``1 - mul`` cancels (their error exceeds 1e-10 of the LR from ``1 + 1e-6``; at ``1.0000000000000002``
+timm's cycle index jumps mid-cycle); the parity tests check that every difference is one of them.
 
 Cost (``python -m benchmarks.schedules_frameworks``, 1M float32 steps, 2-core x86_64 CPU, shared and noisy,
 2026-11-30, three runs): multipliers 1 (an integer division) and 2 (a count of leading zeros) need no table
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import math
+from fractions import Fraction
 
 import jax.numpy as jnp
 import numpy as np
@@ -45,35 +47,28 @@ def _table(first: int, mul: float, limit: int | None) -> tuple[np.ndarray, np.nd
     ``n`` is ``limit + 1`` (the cycle after the last one counted marks "past the limit") or, without a limit,
     enough cycles to pass ``2**53``, at most :data:`MAX_CYCLES`.
     """
-    # Exact: mul = p / 2**k (a float is a dyadic rational), so start_i = first * (p**i - 2**(k i)) / (2**s * D) with
-    # s = k (i - 1) and D = p - 2**k, an integer A = floor(numerator / 2**s) plus B / 2**s. The float64 quotient
-    # ``first * (mul**i - 1) / (mul - 1)`` can round above an exact integer start (20.000000000000004 for
-    # first=20, mul=1.9531939083047116), whose ceil then placed that restart at the bottom of the previous cycle.
-    p, q = float(mul).as_integer_ratio()
-    k = q.bit_length() - 1
-    D = p - q
+    # Exact, for mul as written: P / Q = Fraction(repr(mul)) (1.1 is 11/10, not the double 1.1000000000000000888),
+    # so start_i = first * (P**i - Q**i) / (Q**(i - 1) * (P - Q)), an integer quotient and remainder. The float64
+    # quotient ``first * (mul**i - 1) / (mul - 1)`` could round above an exact integer start (20.000000000000004
+    # for first=20, mul=1.9531939083047116; 51.00000000000002 for first=25, mul=1.04), whose ceil then placed that
+    # restart at the bottom of the previous cycle; the double's own value would put cycle 2 of first=20, mul=1.1
+    # 1.8e-15 after step 42, where timm and Keras (and the number as written) restart at 42.
+    P, Q = Fraction(repr(float(mul))).as_integer_ratio()
+    D = P - Q
     ceils, offsets, lengths = [0.0], [0.0], [float(first)]
-    fp, s = first * p, 0  # first * p**i for the next cycle i, and s = k * (i - 1)
+    p_i, q_i, q_prev = P, Q, 1  # P**i, Q**i, Q**(i - 1) for the next cycle i
     while True:
         if limit is not None and len(ceils) > limit:
             break
         if ceils[-1] >= _TABLE_END or len(ceils) >= MAX_CYCLES:
             break
-        num = fp - (first << (s + k))
-        A = num >> s
-        B = num - (A << s)
-        c = -(-(A + (B > 0)) // D)  # ceil(start_i), exactly
-        ceils.append(float(c))
-        offsets.append(((c * D - A) - _ldexp(B, -s)) / D)  # ceil(start_i) - start_i, to a float64 ulp
-        lengths.append(_ldexp(fp, -s - k))  # first * mul**i
-        fp, s = fp * p, s + k
+        num, den = first * (p_i - q_i), q_prev * D
+        whole, rest = divmod(num, den)
+        ceils.append(float(whole + (rest > 0)))  # ceil(start_i), exactly
+        offsets.append((den - rest) / den if rest else 0.0)  # ceil(start_i) - start_i, correctly rounded
+        lengths.append(first * p_i / q_i)  # first * mul**i, correctly rounded
+        p_i, q_i, q_prev = p_i * P, q_i * Q, q_i
     return np.asarray(ceils, np.float64), np.asarray(offsets, np.float64), np.asarray(lengths, np.float64)
-
-
-def _ldexp(n: int, e: int) -> float:
-    """``n * 2**e`` in float64 for a non-negative integer ``n`` of any size (its leading 64 bits)."""
-    cut = max(n.bit_length() - 64, 0)
-    return math.ldexp(n >> cut, cut + e)
 
 
 def check_cycles(cls: str, name: str, first: int, mul: float, limit: int | None) -> None:
@@ -122,7 +117,7 @@ def cycle(e: Array, first: int, mul: float, limit: int | None, dtype) -> tuple[A
     keep = ceil <= top  # cycles that start at a representable step
     ceil, off, lengths = ceil[keep], off[keep], lengths[keep]
     # a sentinel so that est + 1 is always a valid index (never compared: est < last guards it)
-    starts = jnp.asarray(np.append(ceil, top).astype(np.int64), int_dtype())
+    starts = jnp.asarray(np.append(ceil.astype(np.int64), np.int64(top)), int_dtype())  # top: not via float64
     last = len(ceil) - 1
     # estimate with the log formula (can be one cycle off), then correct with two exact integer comparisons
     ftype = jnp.float64 if e.dtype == jnp.int64 else jnp.float32

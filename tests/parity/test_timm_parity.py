@@ -84,8 +84,9 @@ def jaxsched_trajectory(s, n, x64):
 
 
 def exact_restarts(first: int, mul: float, n: int) -> dict[int, int]:
-    """``{t: i}`` for every ``t <= n`` at which cycle ``i >= 1`` starts exactly (rational arithmetic)."""
-    out, m, i, start = {}, Fraction(mul), 1, Fraction(first)
+    """``{t: i}`` for every ``t <= n`` at which cycle ``i >= 1`` starts exactly (rational arithmetic, ``mul`` as
+    written: ``Fraction(repr(mul))``, as jaxsched._cycles takes it)."""
+    out, m, i, start = {}, Fraction(repr(mul)), 1, Fraction(first)
     while start <= n:
         if start.denominator == 1:
             out[int(start)] = i
@@ -144,7 +145,9 @@ def floats(lo, hi):
 
 lr_values = st.one_of(floats(1e-4, 10.0), st.sampled_from([0.1, 1.0]))
 steps = st.integers(20, STEPS - 1)
-muls = st.one_of(st.sampled_from([1.0, 1.0, 2.0, 3.0, 1.5]), floats(1.0, 3.0))
+#: Not within 1e-5 of 1 (but 1 itself): there timm's ``1 - cycle_mul`` cancels, its error passes 1e-10 of the LR
+#: from 1 + 1e-6 and at 1.0000000000000002 its cycle index jumps mid-cycle (test_cycle_mul_next_to_one).
+muls = st.one_of(st.sampled_from([1.0, 1.0, 2.0, 3.0, 1.5, 1.1, 1.04]), floats(1.0 + 1e-5, 3.0))
 
 
 @st.composite
@@ -320,18 +323,38 @@ def test_timm_restart_index_is_short_where_documented():
 
 
 @pytest.mark.parametrize("cls", [jt.CosineLRScheduler, jt.TanhLRScheduler, jt.PolyLRScheduler])
-@pytest.mark.parametrize("t_initial, cycle_mul", [(20, 1.9531939083047116), (6, 2.73061985554328),
-                                                  (56, 1.3734590565111102)])
-def test_restart_at_t_initial_is_exact(cls, t_initial, cycle_mul):
-    """Cycle 1 starts at exactly ``t_initial``, as timm's own formula finds; the float64 table start ``t_initial *
-    (cycle_mul - 1) / (cycle_mul - 1)`` rounded above it (20.000000000000004) and its ceil put step ``t_initial`` at
-    the end of cycle 0 (about 5% of random multipliers in [1, 3]). The starts are now exact rationals."""
+@pytest.mark.parametrize("t_initial, cycle_mul, t", [(20, 1.9531939083047116, 20), (6, 2.73061985554328, 6),
+                                                     (56, 1.3734590565111102, 56), (25, 1.04, 51), (20, 1.1, 42)])
+def test_restart_at_an_integer_start_is_exact(cls, t_initial, cycle_mul, t):
+    """A cycle that starts exactly at step ``t``, as timm's own formula finds. The float64 table start ``t_initial *
+    (cycle_mul - 1) / (cycle_mul - 1)`` rounded above ``t_initial`` (20.000000000000004; about 5% of random
+    multipliers in [1, 3]) and ``25 * (1.04**2 - 1) / 0.04`` to 51.00000000000002, and the ceil put step ``t`` at
+    the end of the previous cycle. The starts are exact rationals of ``cycle_mul`` as written: the double 1.1 is
+    1.1000000000000000888, whose own value would start cycle 2 1.8e-15 after step 42."""
     s = cls(1.0, t_initial=t_initial, cycle_mul=cycle_mul, cycle_limit=4)
-    n = min(3 * t_initial, STEPS - 1)
+    n = min(t + 2 * t_initial, STEPS - 1)
     check(s, n)
-    ref = timm_trajectory(s, t_initial)[t_initial, 0]
+    ref = timm_trajectory(s, t)[t, 0]
     with jax.enable_x64(True):
-        assert float(s(t_initial)) == pytest.approx(ref, abs=1e-12)
+        assert float(s(t)) == pytest.approx(ref, abs=1e-12)
+
+
+def test_cycle_mul_next_to_one():
+    """``cycle_mul=1.0000000000000002``: timm's ``1 - t / t_initial * (1 - cycle_mul)`` rounds to 1 or to
+    1.0000000000000002, so its cycle index jumps in the middle of a cycle and ``t_curr`` goes negative (t_initial=20,
+    t=11: timm 0.578, the LR of t=9). jaxsched is exact there (a deliberate difference, README): within a cycle it
+    is the cycle_mul=1 schedule, and each cycle from the third starts just after its multiple of t_initial."""
+    m = 1.0000000000000002
+    s = jt.CosineLRScheduler(1.0, t_initial=20, cycle_mul=m, cycle_limit=6)
+    ref = timm_trajectory(s, 130)[:, 0]
+    with jax.enable_x64(True):
+        got = np.asarray(s(jnp.arange(131)), np.float64)
+        equal = np.asarray(jt.CosineLRScheduler(1.0, t_initial=20, cycle_limit=6)(jnp.arange(131)), np.float64)
+    assert abs(ref[11] - 0.5 * (1 + math.cos(math.pi * 9 / 20))) < 1e-12  # timm: the LR of t = 9
+    assert abs(got[11] - 0.5 * (1 + math.cos(math.pi * 11 / 20))) < 1e-12
+    late = np.asarray([t for t in range(131) if t % 20 == 0 and t >= 40])  # the last step of the previous cycle
+    np.testing.assert_allclose(np.delete(got, late), np.delete(equal, late), rtol=0, atol=1e-12)
+    assert np.all(got[late] < 1e-12)
 
 
 def test_noise_is_refused_with_the_reason():
