@@ -41,8 +41,9 @@ _TABLE_END = 2.0**53
 
 
 @functools.lru_cache(maxsize=64)
-def _table(first: int, mul: float, limit: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cycle ``i``'s start ``ceil``-ed, the offset ``ceil(start) - start`` and its length, for ``i = 0..n-1``.
+def _table(first: int, mul: float, limit: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cycle ``i``'s start ``ceil``-ed, the offset ``ceil(start) - start``, the fraction ``start - floor(start)``
+    and its length, for ``i = 0..n-1``.
 
     ``n`` is ``limit + 1`` (the cycle after the last one counted marks "past the limit") or, without a limit,
     enough cycles to pass ``2**53``, at most :data:`MAX_CYCLES`.
@@ -55,7 +56,7 @@ def _table(first: int, mul: float, limit: int | None) -> tuple[np.ndarray, np.nd
     # 1.8e-15 after step 42, where timm and Keras (and the number as written) restart at 42.
     P, Q = Fraction(repr(float(mul))).as_integer_ratio()
     D = P - Q
-    ceils, offsets, lengths = [0.0], [0.0], [float(first)]
+    ceils, offsets, fracs, lengths = [0.0], [0.0], [0.0], [float(first)]
     p_i, q_i, q_prev = P, Q, 1  # P**i, Q**i, Q**(i - 1) for the next cycle i
     while True:
         if limit is not None and len(ceils) > limit:
@@ -66,16 +67,17 @@ def _table(first: int, mul: float, limit: int | None) -> tuple[np.ndarray, np.nd
         whole, rest = divmod(num, den)
         ceils.append(float(whole + (rest > 0)))  # ceil(start_i), exactly
         offsets.append((den - rest) / den if rest else 0.0)  # ceil(start_i) - start_i, correctly rounded
+        fracs.append(rest / den)  # start_i - floor(start_i), correctly rounded (1 - offset would lose it)
         lengths.append(first * p_i / q_i)  # first * mul**i, correctly rounded
         p_i, q_i, q_prev = p_i * P, q_i * Q, q_i
-    return np.asarray(ceils, np.float64), np.asarray(offsets, np.float64), np.asarray(lengths, np.float64)
+    return tuple(np.asarray(a, np.float64) for a in (ceils, offsets, fracs, lengths))  # type: ignore[return-value]
 
 
 def check_cycles(cls: str, name: str, first: int, mul: float, limit: int | None) -> None:
     """Refuse a multiplier so close to 1 that :data:`MAX_CYCLES` cycles end before step :data:`HORIZON`."""
     if mul == 1.0:
         return
-    starts, _, _ = _table(first, mul, limit)
+    starts = _table(first, mul, limit)[0]
     if (limit is None or len(starts) <= limit) and len(starts) >= MAX_CYCLES and starts[-1] < HORIZON:
         raise ValueError(
             f"{cls}: {name}={mul!r} is so close to 1 that {MAX_CYCLES} cycles of the first length {first} end at "
@@ -113,7 +115,7 @@ def cycle(e: Array, first: int, mul: float, limit: int | None, dtype) -> tuple[A
         if limit is not None:
             i = jnp.minimum(i, jnp.asarray(min(limit, top), e.dtype))
         return i, t_curr, t_i
-    ceil, off, lengths = _table(first, mul, limit)
+    ceil, off, _, lengths = _table(first, mul, limit)
     keep = ceil <= top  # cycles that start at a representable step
     ceil, off, lengths = ceil[keep], off[keep], lengths[keep]
     # a sentinel so that est + 1 is always a valid index (never compared: est < last guards it)
@@ -127,6 +129,29 @@ def cycle(e: Array, first: int, mul: float, limit: int | None, dtype) -> tuple[A
     i = est + ((est < last) & (e >= starts[est + 1])).astype(e.dtype)
     t_curr = (e - starts[i]).astype(dtype) + jnp.asarray(off, dtype)[i]
     return i, t_curr, jnp.asarray(lengths, dtype)[i]
+
+
+def cycle_left(e: Array, i: Array, t_curr: Array, t_i: Array, first: int, mul: float, limit: int | None,
+               dtype) -> Array:
+    """``t_i - t_curr``, what is left of cycle ``i`` at step ``e`` (``i, t_curr, t_i`` from :func:`cycle`), without
+    the cancellation of that difference near the cycle's end.
+
+    With a fractional multiplier the next cycle starts between two steps; a step just before it (``1e-5`` of a
+    cycle, for ``mul=1.00001``) would keep only the absolute precision of ``t_i`` and ``t_curr`` in float32, which a
+    power below 1 (timm's PolyLRScheduler) turns into a large relative error. Here it is ``(floor(next start) -
+    e) + frac(next start)``, two non-negative terms from the exact table. Integer multipliers leave whole steps
+    (``t_i - t_curr`` is exact).
+    """
+    if float(mul).is_integer():
+        return t_i - t_curr
+    ceil, _, frac, _ = _table(first, mul, limit)
+    keep = ceil <= int_max()
+    ceil, frac = ceil[keep], frac[keep]
+    floors = jnp.asarray((ceil - (frac > 0)).astype(np.int64), int_dtype())
+    last = len(ceil) - 1
+    j = jnp.minimum(i + 1, last)
+    exact = (floors[j] - e).astype(dtype) + jnp.asarray(frac, dtype)[j]
+    return jnp.where(i < last, exact, t_i - t_curr)  # past the table: the next start is not tabulated
 
 
 def _integer_cycle(e: Array, first: int, m: int, dtype) -> tuple[Array, Array, Array]:

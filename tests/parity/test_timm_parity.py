@@ -341,6 +341,22 @@ def test_restart_at_an_integer_start_is_exact(cls, t_initial, cycle_mul, t):
         assert float(s(t)) == pytest.approx(ref, abs=1e-12)
 
 
+@pytest.mark.parametrize("s", [
+    jt.PolyLRScheduler(1.0, t_initial=1, power=0.5, cycle_mul=1.00001, cycle_limit=2, t_in_epochs=False),
+    jt.PolyLRScheduler(1.0, t_initial=1, power=0.1, cycle_mul=1.00001, cycle_limit=2),
+    jt.PolyLRScheduler(1.0, t_initial=7, power=0.1, cycle_mul=1.001, cycle_limit=5, k_decay=0.5),
+    jt.PolyLRScheduler(1.0, t_initial=50, power=0.1, cycle_mul=1.3001, cycle_limit=5, k_decay=2.0),
+    jt.TanhLRScheduler(1.0, t_initial=1, lb=0.0, ub=4.0, cycle_mul=1.5, cycle_limit=2, warmup_t=2, t_in_epochs=False),
+], ids=repr)
+def test_float32_near_a_cycle_end(s):
+    """float32 where the shape cancels (drawn by the thorough profile, the first and last). A power below 1 magnifies
+    the relative error of ``1 - t_curr / t_i`` just before a fractional cycle start (2.15e-6 of the LR for the
+    first, 4.3e-5 with power 0.1, 1.5e-5 for t_initial=50, cycle_mul=1.3001 at t=115): it is now what is left of
+    the cycle, from the exact table (``cycle_left``). Tanh's ``(1 - tanh(z)) / 2`` lost 1.5e-6 of the largest LR
+    at z = 2.7: it is ``sigmoid(-2 z)``."""
+    check(s, 200)
+
+
 def test_cycle_mul_next_to_one():
     """``cycle_mul=1.0000000000000002``: timm's ``1 - t / t_initial * (1 - cycle_mul)`` rounds to 1 or to
     1.0000000000000002, so its cycle index jumps in the middle of a cycle and ``t_curr`` goes negative (t_initial=20,
