@@ -472,7 +472,7 @@ class CosineDecayRestarts(_FromInitial, name="keras.CosineDecayRestarts",
       initial_learning_rate: the LR at step 0.
       first_decay_steps: a positive integer: the first cycle's length.
       t_mul: the factor on each cycle's length (>= 1; default 2.0; static: it shapes the cycle table). Taken as
-        written (``1.1`` is 11/10); within about ``1e-5`` of 1 Keras' own float64 formula is inaccurate and
+        written (``1.1`` is 11/10); within about ``1e-3`` of 1 Keras' own float64 formula is inaccurate and
         jaxsched deliberately does not follow it (README, deliberate differences).
       m_mul: the factor on each cycle's height (default 1.0).
       alpha: the floor as a fraction of ``initial_learning_rate`` (default 0.0).

@@ -39,7 +39,7 @@ JAX function cannot reproduce bit for bit; add noise to ``s(t)`` with ``jax.rand
 ``decay_t``, float32 may place a step one step off where ``t`` is within float32 rounding of a multiple of
 ``decay_t`` (x64 is exact). The cycle is located exactly (see :mod:`jaxsched._cycles`; timm's float64
 ``floor(log(...))`` can fall one cycle short exactly at a restart, e.g. ``cycle_mul=3`` at ``t = 121 *
-t_initial``, and loses accuracy to the cancellation in ``1 - cycle_mul`` for a multiplier within about ``1e-5``
+t_initial``, and loses accuracy to the cancellation in ``1 - cycle_mul`` for a multiplier within about ``1e-3``
 of 1: with ``cycle_mul=1.0000000000000002`` its cycle index jumps mid-cycle; jaxsched follows neither, see the
 README's deliberate differences).
 """
@@ -214,7 +214,7 @@ class CosineLRScheduler(_CycleSchedule, name="timm.CosineLRScheduler",
       t_initial: a positive integer: the first cycle's length.
       lr_min: the floor (default 0.0).
       cycle_mul: the factor on each cycle's length (>= 1, default 1.0; static). Taken as written (``1.1`` is
-        11/10) and the cycle located exactly; within about ``1e-5`` of 1 timm's own float64 formula is
+        11/10) and the cycle located exactly; within about ``1e-3`` of 1 timm's own float64 formula is
         inaccurate (degenerate at ``1.0000000000000002``) and jaxsched deliberately does not follow it.
       cycle_decay: the factor on each cycle's peak (default 1.0).
       cycle_limit: the number of cycles before the LR stays at ``lr_min`` (default 1).
@@ -251,7 +251,7 @@ class TanhLRScheduler(_CycleSchedule, _TanhArgs, name="timm.TanhLRScheduler", mi
       ub: the tanh's argument at the end of a cycle (default 3.0).
       lr_min: the floor (default 0.0).
       cycle_mul: the factor on each cycle's length (>= 1, default 1.0; static). Taken as written (``1.1`` is
-        11/10) and the cycle located exactly; within about ``1e-5`` of 1 timm's own float64 formula is
+        11/10) and the cycle located exactly; within about ``1e-3`` of 1 timm's own float64 formula is
         inaccurate (degenerate at ``1.0000000000000002``) and jaxsched deliberately does not follow it.
       cycle_decay: the factor on each cycle's peak (default 1.0).
       cycle_limit: the number of cycles before the LR stays at ``lr_min`` (default 1).
@@ -300,7 +300,7 @@ class PolyLRScheduler(_CycleSchedule, _PolyArgs, name="timm.PolyLRScheduler", mi
       power: the exponent (default 0.5).
       lr_min: the floor (default 0.0).
       cycle_mul: the factor on each cycle's length (>= 1, default 1.0; static). Taken as written (``1.1`` is
-        11/10) and the cycle located exactly; within about ``1e-5`` of 1 timm's own float64 formula is
+        11/10) and the cycle located exactly; within about ``1e-3`` of 1 timm's own float64 formula is
         inaccurate (degenerate at ``1.0000000000000002``) and jaxsched deliberately does not follow it.
       cycle_decay: the factor on each cycle's peak (default 1.0).
       cycle_limit: the number of cycles before the LR stays at ``lr_min`` (default 1).
