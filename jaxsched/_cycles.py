@@ -11,7 +11,8 @@ comparison, and a start that is an exact integer is never rounded past it), and 
 steps. The two differ only at those restarts, and for a multiplier within about ``1e-3`` of 1, where the
 frameworks' ``1 - mul`` cancels (their error exceeds 1e-10 of the LR from ``1 + 1e-6`` for a cosine, from
 ``1 + 1e-4`` for timm's poly with a small power near a cycle's end; at ``1.0000000000000002``
-timm's cycle index jumps mid-cycle); the parity tests check that every difference is one of them.
+timm's cycle index jumps mid-cycle). The parity tests check that every difference at a drawn multiplier (1, or
+at least ``1 + 1e-3``) is such a restart, and pin the behaviour next to 1 apart (README, deliberate differences).
 
 Cost (``python -m benchmarks.schedules_frameworks``, 1M float32 steps, 2-core x86_64 CPU, shared and noisy,
 2026-11-30, three runs): multipliers 1 (an integer division) and 2 (a count of leading zeros) need no table
