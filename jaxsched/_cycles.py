@@ -4,10 +4,15 @@ Keras' ``CosineDecayRestarts`` and timm's cosine/tanh/poly schedulers find the c
 with ``floor(log(1 + t / T * (mul - 1)) / log(mul))``. In floating point that floor can land one cycle short
 exactly at a restart (``log(243) / log(3) = 4.999...``: Keras and timm, in float64, then return the end of cycle
 4, the bottom of the cosine, instead of the top of cycle 5). jaxsched locates the cycle exactly instead: the
-cycle starts ``T * (mul**i - 1) / (mul - 1)`` are tabulated once on the host in float64 (``ceil``-ed to integers,
-so ``t >= start`` is an exact integer comparison) and the position inside the cycle is ``t - start``, split into
-an exact integer part and a float64 offset, so float32 keeps its precision at large steps. The two differ only
-at those restarts; the parity tests check that every difference is one of them.
+cycle starts ``T * (mul**i - 1) / (mul - 1)`` are tabulated once on the host in exact rational arithmetic, for
+``mul`` as written (its ``repr``: ``1.1`` is 11/10; ``ceil``-ed to integers, so ``t >= start`` is an exact integer
+comparison, and a start that is an exact integer is never rounded past it), and the position inside the cycle is
+``t - start``, split into an exact integer part and a float64 offset, so float32 keeps its precision at large
+steps. The two differ only at those restarts, and for a multiplier within about ``1e-3`` of 1, where the
+frameworks' ``1 - mul`` cancels (their error exceeds 1e-10 of the LR from ``1 + 1e-6`` for a cosine, from
+``1 + 1e-4`` for timm's poly with a small power near a cycle's end; at ``1.0000000000000002``
+timm's cycle index jumps mid-cycle). The parity tests check that every difference at a drawn multiplier (1, or
+at least ``1 + 1e-3``) is such a restart, and pin the behaviour next to 1 apart (README, deliberate differences).
 
 Cost (``python -m benchmarks.schedules_frameworks``, 1M float32 steps, 2-core x86_64 CPU, shared and noisy,
 2026-11-30, three runs): multipliers 1 (an integer division) and 2 (a count of leading zeros) need no table
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
+from fractions import Fraction
 
 import jax.numpy as jnp
 import numpy as np
@@ -37,33 +43,43 @@ _TABLE_END = 2.0**53
 
 
 @functools.lru_cache(maxsize=64)
-def _table(first: int, mul: float, limit: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cycle ``i``'s start ``ceil``-ed, the offset ``ceil(start) - start`` and its length, for ``i = 0..n-1``.
+def _table(first: int, mul: float, limit: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cycle ``i``'s start ``ceil``-ed, the offset ``ceil(start) - start``, the fraction ``start - floor(start)``
+    and its length, for ``i = 0..n-1``.
 
     ``n`` is ``limit + 1`` (the cycle after the last one counted marks "past the limit") or, without a limit,
     enough cycles to pass ``2**53``, at most :data:`MAX_CYCLES`.
     """
-    starts, lengths = [], []
-    start, length = 0.0, float(first)
+    # Exact, for mul as written: P / Q = Fraction(repr(mul)) (1.1 is 11/10, not the double 1.1000000000000000888),
+    # so start_i = first * (P**i - Q**i) / (Q**(i - 1) * (P - Q)), an integer quotient and remainder. The float64
+    # quotient ``first * (mul**i - 1) / (mul - 1)`` could round above an exact integer start (20.000000000000004
+    # for first=20, mul=1.9531939083047116; 51.00000000000002 for first=25, mul=1.04), whose ceil then placed that
+    # restart at the bottom of the previous cycle; the double's own value would put cycle 2 of first=20, mul=1.1
+    # 1.8e-15 after step 42, where timm and Keras (and the number as written) restart at 42.
+    P, Q = Fraction(repr(float(mul))).as_integer_ratio()
+    D = P - Q
+    ceils, offsets, fracs, lengths = [0.0], [0.0], [0.0], [float(first)]
+    p_i, q_i, q_prev = P, Q, 1  # P**i, Q**i, Q**(i - 1) for the next cycle i
     while True:
-        starts.append(start)
-        lengths.append(length)
-        if limit is not None and len(starts) > limit:
+        if limit is not None and len(ceils) > limit:
             break
-        if start >= _TABLE_END or len(starts) >= MAX_CYCLES:
+        if ceils[-1] >= _TABLE_END or len(ceils) >= MAX_CYCLES:
             break
-        start = first * (mul ** len(starts) - 1.0) / (mul - 1.0)
-        length = first * mul ** len(starts)
-    s = np.asarray(starts, np.float64)
-    c = np.ceil(s)
-    return c, c - s, np.asarray(lengths, np.float64)
+        num, den = first * (p_i - q_i), q_prev * D
+        whole, rest = divmod(num, den)
+        ceils.append(float(whole + (rest > 0)))  # ceil(start_i), exactly
+        offsets.append((den - rest) / den if rest else 0.0)  # ceil(start_i) - start_i, correctly rounded
+        fracs.append(rest / den)  # start_i - floor(start_i), correctly rounded (1 - offset would lose it)
+        lengths.append(first * p_i / q_i)  # first * mul**i, correctly rounded
+        p_i, q_i, q_prev = p_i * P, q_i * Q, q_i
+    return tuple(np.asarray(a, np.float64) for a in (ceils, offsets, fracs, lengths))  # type: ignore[return-value]
 
 
 def check_cycles(cls: str, name: str, first: int, mul: float, limit: int | None) -> None:
     """Refuse a multiplier so close to 1 that :data:`MAX_CYCLES` cycles end before step :data:`HORIZON`."""
     if mul == 1.0:
         return
-    starts, _, _ = _table(first, mul, limit)
+    starts = _table(first, mul, limit)[0]
     if (limit is None or len(starts) <= limit) and len(starts) >= MAX_CYCLES and starts[-1] < HORIZON:
         raise ValueError(
             f"{cls}: {name}={mul!r} is so close to 1 that {MAX_CYCLES} cycles of the first length {first} end at "
@@ -101,11 +117,11 @@ def cycle(e: Array, first: int, mul: float, limit: int | None, dtype) -> tuple[A
         if limit is not None:
             i = jnp.minimum(i, jnp.asarray(min(limit, top), e.dtype))
         return i, t_curr, t_i
-    ceil, off, lengths = _table(first, mul, limit)
+    ceil, off, _, lengths = _table(first, mul, limit)
     keep = ceil <= top  # cycles that start at a representable step
     ceil, off, lengths = ceil[keep], off[keep], lengths[keep]
     # a sentinel so that est + 1 is always a valid index (never compared: est < last guards it)
-    starts = jnp.asarray(np.append(ceil, top).astype(np.int64), int_dtype())
+    starts = jnp.asarray(np.append(ceil.astype(np.int64), np.int64(top)), int_dtype())  # top: not via float64
     last = len(ceil) - 1
     # estimate with the log formula (can be one cycle off), then correct with two exact integer comparisons
     ftype = jnp.float64 if e.dtype == jnp.int64 else jnp.float32
@@ -115,6 +131,29 @@ def cycle(e: Array, first: int, mul: float, limit: int | None, dtype) -> tuple[A
     i = est + ((est < last) & (e >= starts[est + 1])).astype(e.dtype)
     t_curr = (e - starts[i]).astype(dtype) + jnp.asarray(off, dtype)[i]
     return i, t_curr, jnp.asarray(lengths, dtype)[i]
+
+
+def cycle_left(e: Array, i: Array, t_curr: Array, t_i: Array, first: int, mul: float, limit: int | None,
+               dtype) -> Array:
+    """``t_i - t_curr``, what is left of cycle ``i`` at step ``e`` (``i, t_curr, t_i`` from :func:`cycle`), without
+    the cancellation of that difference near the cycle's end.
+
+    With a fractional multiplier the next cycle starts between two steps; a step just before it (``1e-5`` of a
+    cycle, for ``mul=1.00001``) would keep only the absolute precision of ``t_i`` and ``t_curr`` in float32, which a
+    power below 1 (timm's PolyLRScheduler) turns into a large relative error. Here it is ``(floor(next start) -
+    e) + frac(next start)``, two non-negative terms from the exact table. Integer multipliers leave whole steps
+    (``t_i - t_curr`` is exact).
+    """
+    if float(mul).is_integer():
+        return t_i - t_curr
+    ceil, _, frac, _ = _table(first, mul, limit)
+    keep = ceil <= int_max()
+    ceil, frac = ceil[keep], frac[keep]
+    floors = jnp.asarray((ceil - (frac > 0)).astype(np.int64), int_dtype())
+    last = len(ceil) - 1
+    j = jnp.minimum(i + 1, last)
+    exact = (floors[j] - e).astype(dtype) + jnp.asarray(frac, dtype)[j]
+    return jnp.where(i < last, exact, t_i - t_curr)  # past the table: the next start is not tabulated
 
 
 def _integer_cycle(e: Array, first: int, m: int, dtype) -> tuple[Array, Array, Array]:

@@ -336,6 +336,9 @@ class PolynomialDecay(_Decay, name="keras.PolynomialDecay",
     LR jumps back up after each multiple of ``decay_steps``. torch's ``PolynomialLR`` is
     ``end_learning_rate=0`` and ``cycle=False``.
 
+    A positive ``power`` too small for float32 (below ``1.4e-45``, which float32 holds as 0) still gives
+    ``0 ** power = 0`` at the end of each decay, as Keras does in float64 (not ``0 ** 0 = 1``).
+
     Args:
       initial_learning_rate: the LR at step 0.
       decay_steps: a positive integer.
@@ -371,6 +374,9 @@ class PolynomialDecay(_Decay, name="keras.PolynomialDecay",
             frac = left
         else:
             frac = jnp.power(left, arr(self.power, dtype))
+            if is_concrete(self.power) and self.power > 0:
+                # 0 ** power = 0, decided on the host: float32 holds a power below 1.4e-45 as 0 (0 ** 0 = 1)
+                frac = jnp.where(left > 0, frac, 0.0)
         return (lr0 - end) * frac + end
 
 
@@ -465,7 +471,9 @@ class CosineDecayRestarts(_FromInitial, name="keras.CosineDecayRestarts",
     Args:
       initial_learning_rate: the LR at step 0.
       first_decay_steps: a positive integer: the first cycle's length.
-      t_mul: the factor on each cycle's length (>= 1; default 2.0; static: it shapes the cycle table).
+      t_mul: the factor on each cycle's length (>= 1; default 2.0; static: it shapes the cycle table). Taken as
+        written (``1.1`` is 11/10); within about ``1e-3`` of 1 Keras' own float64 formula is inaccurate and
+        jaxsched deliberately does not follow it (README, deliberate differences).
       m_mul: the factor on each cycle's height (default 1.0).
       alpha: the floor as a fraction of ``initial_learning_rate`` (default 0.0).
       name: Keras' name scope (default ``"SGDRDecay"``).

@@ -39,7 +39,9 @@ JAX function cannot reproduce bit for bit; add noise to ``s(t)`` with ``jax.rand
 ``decay_t``, float32 may place a step one step off where ``t`` is within float32 rounding of a multiple of
 ``decay_t`` (x64 is exact). The cycle is located exactly (see :mod:`jaxsched._cycles`; timm's float64
 ``floor(log(...))`` can fall one cycle short exactly at a restart, e.g. ``cycle_mul=3`` at ``t = 121 *
-t_initial``).
+t_initial``, and loses accuracy to the cancellation in ``1 - cycle_mul`` for a multiplier within about ``1e-3``
+of 1: with ``cycle_mul=1.0000000000000002`` its cycle index jumps mid-cycle; jaxsched follows neither, see the
+README's deliberate differences).
 """
 
 from __future__ import annotations
@@ -48,12 +50,13 @@ import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from . import _checks as checks
 from ._base import LR, Schedule, StatefulSchedule
-from ._cycles import check_cycles, cos_half, cycle, power_of
+from ._cycles import check_cycles, cos_half, cycle, cycle_left, power_of
 from ._numerics import Array, arr, div, float_dtype, inc, int_dtype, is_concrete
 from ._value import leaf, static
 
@@ -159,16 +162,18 @@ class _CycleSchedule(_Initial):
     def _validate(self) -> None:
         check_cycles(type(self).__name__, "cycle_mul", self.t_initial, self.cycle_mul, self.cycle_limit)
 
-    def _shape(self, t_curr: Array, t_i: Array, dtype) -> Array:
-        """In [0, 1]: the fraction of ``lr_max - lr_min`` at position ``t_curr`` of a cycle of length ``t_i``."""
+    def _shape(self, t_curr: Array, t_i: Array, left: Array, dtype) -> Array:
+        """In [0, 1]: the fraction of ``lr_max - lr_min`` at position ``t_curr`` of a cycle of length ``t_i``, of
+        which ``left = t_i - t_curr`` is left (accurate to float32 near the cycle's end: see ``cycle_left``)."""
         raise NotImplementedError
 
     def _schedule(self, t, dtype):
         limit = self.cycle_limit
         i, t_curr, t_i = cycle(t, self.t_initial, self.cycle_mul, limit, dtype)
+        left = cycle_left(t, i, t_curr, t_i, self.t_initial, self.cycle_mul, limit, dtype)
         lr_min = arr(self.lr_min, dtype)
         lr_max = arr(self.lr, dtype) * power_of(self.cycle_decay, i, dtype)
-        value = lr_min + (lr_max - lr_min) * self._shape(t_curr, t_i, dtype)
+        value = lr_min + (lr_max - lr_min) * self._shape(t_curr, t_i, left, dtype)
         return jnp.where(i < limit, value, lr_min * jnp.ones_like(value))
 
 
@@ -208,7 +213,9 @@ class CosineLRScheduler(_CycleSchedule, name="timm.CosineLRScheduler",
       lr: the optimizer's LR (a tuple: one per parameter group).
       t_initial: a positive integer: the first cycle's length.
       lr_min: the floor (default 0.0).
-      cycle_mul: the factor on each cycle's length (>= 1, default 1.0; static).
+      cycle_mul: the factor on each cycle's length (>= 1, default 1.0; static). Taken as written (``1.1`` is
+        11/10) and the cycle located exactly; within about ``1e-3`` of 1 timm's own float64 formula is
+        inaccurate (degenerate at ``1.0000000000000002``) and jaxsched deliberately does not follow it.
       cycle_decay: the factor on each cycle's peak (default 1.0).
       cycle_limit: the number of cycles before the LR stays at ``lr_min`` (default 1).
       warmup_t: warm-up length (default 0).
@@ -226,7 +233,7 @@ class CosineLRScheduler(_CycleSchedule, name="timm.CosineLRScheduler",
 
     k_decay: float = leaf(default=1.0, check=_positive)
 
-    def _shape(self, t_curr, t_i, dtype):
+    def _shape(self, t_curr, t_i, left, dtype):
         return cos_half(_k_ratio(self.k_decay, t_curr, t_i, dtype))
 
 
@@ -243,7 +250,9 @@ class TanhLRScheduler(_CycleSchedule, _TanhArgs, name="timm.TanhLRScheduler", mi
       lb: the tanh's argument at the start of a cycle (default -7.0; ``lb < ub``).
       ub: the tanh's argument at the end of a cycle (default 3.0).
       lr_min: the floor (default 0.0).
-      cycle_mul: the factor on each cycle's length (>= 1, default 1.0; static).
+      cycle_mul: the factor on each cycle's length (>= 1, default 1.0; static). Taken as written (``1.1`` is
+        11/10) and the cycle located exactly; within about ``1e-3`` of 1 timm's own float64 formula is
+        inaccurate (degenerate at ``1.0000000000000002``) and jaxsched deliberately does not follow it.
       cycle_decay: the factor on each cycle's peak (default 1.0).
       cycle_limit: the number of cycles before the LR stays at ``lr_min`` (default 1).
       warmup_t: warm-up length (default 0).
@@ -265,10 +274,12 @@ class TanhLRScheduler(_CycleSchedule, _TanhArgs, name="timm.TanhLRScheduler", mi
         if is_concrete(self.lb) and is_concrete(self.ub) and not self.lb < self.ub:
             raise ValueError(f"TanhLRScheduler: lb must be < ub, got lb={self.lb!r}, ub={self.ub!r}.")
 
-    def _shape(self, t_curr, t_i, dtype):
+    def _shape(self, t_curr, t_i, left, dtype):
         r = t_curr / t_i
         lb, ub = arr(self.lb, dtype), arr(self.ub, dtype)
-        return 0.5 * (1.0 - jnp.tanh(lb * (1.0 - r) + ub * r))
+        # (1 - tanh(z)) / 2 as sigmoid(-2 z): no cancellation where tanh(z) is close to 1 (float32 lost 1.5e-6 of
+        # the largest LR at z = 2.7)
+        return jax.nn.sigmoid(-2.0 * (lb * (1.0 - r) + ub * r))
 
     def _warmup_target(self, dtype):
         if self.warmup_prefix:
@@ -288,7 +299,9 @@ class PolyLRScheduler(_CycleSchedule, _PolyArgs, name="timm.PolyLRScheduler", mi
       t_initial: a positive integer: the first cycle's length.
       power: the exponent (default 0.5).
       lr_min: the floor (default 0.0).
-      cycle_mul: the factor on each cycle's length (>= 1, default 1.0; static).
+      cycle_mul: the factor on each cycle's length (>= 1, default 1.0; static). Taken as written (``1.1`` is
+        11/10) and the cycle located exactly; within about ``1e-3`` of 1 timm's own float64 formula is
+        inaccurate (degenerate at ``1.0000000000000002``) and jaxsched deliberately does not follow it.
       cycle_decay: the factor on each cycle's peak (default 1.0).
       cycle_limit: the number of cycles before the LR stays at ``lr_min`` (default 1).
       warmup_t: warm-up length (default 0).
@@ -306,12 +319,11 @@ class PolyLRScheduler(_CycleSchedule, _PolyArgs, name="timm.PolyLRScheduler", mi
 
     k_decay: float = leaf(default=1.0, check=_positive)
 
-    def _shape(self, t_curr, t_i, dtype):
-        if is_concrete(self.k_decay) and self.k_decay == 1.0:
-            left = (t_i - t_curr) / t_i
-        else:
-            left = 1.0 - _k_ratio(self.k_decay, t_curr, t_i, dtype)
-        return jnp.power(left, arr(self.power, dtype))
+    def _shape(self, t_curr, t_i, left, dtype):
+        g = jnp.clip(left / t_i, 0.0, 1.0)  # 1 - t_curr / t_i, accurate near the cycle's end (see cycle_left)
+        if not (is_concrete(self.k_decay) and self.k_decay == 1.0):
+            g = -jnp.expm1(arr(self.k_decay, dtype) * jnp.log1p(-g))  # 1 - (1 - g) ** k_decay
+        return jnp.power(g, arr(self.power, dtype))
 
 
 def _decay_t(cls: str, name: str, value):

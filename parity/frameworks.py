@@ -179,6 +179,22 @@ def keras_float64(patched: bool = True):
         keras.config.set_floatx(old)
 
 
+def keras_steps(schedule: Callable, n: int) -> jax.Array:
+    """A Keras schedule at steps ``0..n``, vectorised, with Keras' arithmetic as written (run inside
+    :func:`keras_float64` for the float64 reference).
+
+    XLA's algebraic simplifier (``algsimp``) rewrites a division by a constant or a broadcast scalar, ``t / T``,
+    into ``t * (1 / T)``, and ``49 * (1 / 49) = 0.9999999999999999``: a vectorised, compiled trajectory then floors
+    ``t / decay_steps`` one short at exact multiples (``InverseTimeDecay(decay_steps=49, staircase=True)`` would
+    hold ``initial_learning_rate`` at step 49). Keras' own code divides, and Keras called on a step eagerly gives
+    the floored quotient, so the reference is compiled with that pass off (a step at a time, eagerly, is 50x slower).
+    """
+    steps = jnp.arange(n + 1)
+    compiled = jax.jit(jax.vmap(schedule)).lower(steps).compile(
+        compiler_options={"xla_disable_hlo_passes": "algsimp"})
+    return compiled(steps)
+
+
 def keras_ref(cls: str, **kw) -> Callable[[int], np.ndarray]:
     def run(n):
         os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -188,7 +204,7 @@ def keras_ref(cls: str, **kw) -> Callable[[int], np.ndarray]:
             raise ImportError(f"Keras runs on the {keras.backend.backend()} backend, not JAX")
         with keras_float64() as k:
             s = getattr(k.optimizers.schedules, cls)(**kw)
-            return np.asarray(jax.vmap(s)(jnp.arange(n + 1)), np.float64)
+            return np.asarray(keras_steps(s, n), np.float64)
     return run
 
 

@@ -1,13 +1,18 @@
 """jaxsched.keras against live Keras 3 (JAX backend), whole trajectories, configurations drawn by hypothesis.
 
 For each drawn schedule: Keras' ``schedule(t)`` for ``t = 0..n`` with Keras' floatx set to float64 under x64 (the
-reference), against ``s(t)`` under ``jax.jit`` with x64 (1e-10 x max|LR|) and in float32 (1e-6 x max|LR|).
+reference), against ``s(t)`` under ``jax.jit`` with x64 (1e-10 x max|LR|, ``s`` passed as an argument) and in
+float32 (1e-6 x max|LR|, ``s`` closed over: the README's float32 contract, which a schedule with traced float32
+hyperparameters is outside of, since they are float32 roundings).
 
 Keras 3.15's JAX backend computes ``cos``, ``tanh``, ``floor`` and ``ceil`` of a float64 tensor in float32
 (``keras.src.backend.common.dtypes.result_type`` maps every 64-bit result type to 32 bits "to align with JAX's
 default"), so with floatx float64 its CosineDecay is only float32-accurate. The float64 reference therefore runs
 Keras' own schedule code with those four backend functions kept in float64 (``parity.frameworks.keras_float64``);
 the same trajectories are also compared with unpatched Keras (:func:`test_unpatched_keras`), to 1e-6 of the largest LR.
+The reference trajectory is compiled with XLA's algebraic simplifier off (``parity.frameworks.keras_steps``): it
+rewrites ``t / decay_steps`` as ``t * (1 / decay_steps)``, which floors one short at exact multiples (step 49 of
+``decay_steps=49``), where Keras' code, and Keras called on that step, divide exactly.
 ``CosineDecayRestarts`` may differ from Keras only exactly at a restart whose float64 cycle index Keras floors
 one short (see jaxsched._cycles); every such step is checked against the top of the exact cycle instead.
 """
@@ -23,12 +28,14 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from hypothesis import given, note, settings  # noqa: E402
+from hypothesis import given, note, reject, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from hypothesis.control import currently_in_test_context  # noqa: E402
 
 from jaxsched import keras as jk  # noqa: E402
+from jaxsched._cycles import check_cycles  # noqa: E402
 from jaxsched._value import CATALOGUE, REGISTRY  # noqa: E402
-from parity.frameworks import keras_float64  # noqa: E402
+from parity.frameworks import keras_float64, keras_steps  # noqa: E402
 
 keras = pytest.importorskip("keras")
 pytestmark = [
@@ -54,7 +61,7 @@ def keras_object(s):
 def keras_trajectory(s, n, patched=True):
     ks = keras_object(s)
     with keras_float64(patched):
-        out = jax.vmap(ks)(jnp.arange(n + 1))
+        out = keras_steps(ks, n)
         assert out.dtype == (jnp.float64 if patched else out.dtype)
         return np.asarray(out, np.float64)
 
@@ -66,14 +73,18 @@ def _eval(s, steps):
 
 def jaxsched_trajectory(s, n, x64):
     with jax.enable_x64(x64):
-        out = _eval(s, jnp.arange(STEPS))
+        # float32 closes over s (its hyperparameters stay Python floats, as in optax.sgd(learning_rate=s)): the
+        # README's float32 contract; traced float32 leaves are float32 roundings (README, "Precision"). With x64
+        # passing s as an argument is equivalent and compiles once per structure.
+        out = (_eval(s, jnp.arange(STEPS)) if x64 else jax.jit(s)(jnp.arange(STEPS)))
         assert out.dtype == (jnp.float64 if x64 else jnp.float32)
         return np.asarray(out, np.float64)[: n + 1]
 
 
 def exact_restarts(first: int, mul: float, n: int) -> dict[int, int]:
-    """``{step: i}`` for every step ``<= n`` at which cycle ``i >= 1`` starts exactly (rational arithmetic)."""
-    out, m, i, start = {}, Fraction(mul), 1, Fraction(first)
+    """``{step: i}`` for every step ``<= n`` at which cycle ``i >= 1`` starts exactly (rational arithmetic, ``mul``
+    as written: ``Fraction(repr(mul))``, as jaxsched._cycles takes it)."""
+    out, m, i, start = {}, Fraction(repr(mul)), 1, Fraction(first)
     while start <= n:
         if start.denominator == 1:
             out[int(start)] = i
@@ -84,7 +95,8 @@ def exact_restarts(first: int, mul: float, n: int) -> dict[int, int]:
 
 def check(s, n, allowed=None):
     """Compare; ``allowed(step) -> expected`` gives the exact value at steps where Keras may be a cycle short."""
-    note(f"schedule: {s!r}  steps: {n}")
+    if currently_in_test_context():  # also called from plain regression tests
+        note(f"schedule: {s!r}  steps: {n}")
     ref = keras_trajectory(s, n)
     scale = float(np.max(np.abs(ref))) or 1.0
     for x64, tol in ((True, TOL64), (False, TOL32)):
@@ -155,8 +167,15 @@ def cosine(draw):
 
 @st.composite
 def restarts(draw):
-    t_mul = draw(st.one_of(st.sampled_from([1.0, 2.0, 3.0, 1.5]), floats(1.0, 3.0)))
-    return jk.CosineDecayRestarts(draw(lrs), first_decay_steps=draw(st.integers(1, 40)), t_mul=t_mul,
+    # not within 1e-3 of 1 (but 1 itself): Keras' 1 - t_mul cancels there, as timm's does (test_timm_parity.py)
+    t_mul = draw(st.one_of(st.sampled_from([1.0, 2.0, 3.0, 1.5, 1.1, 1.04]), floats(1.0 + 1e-3, 3.0)))
+    first = draw(st.integers(1, 40))
+    try:
+        check_cycles("CosineDecayRestarts", "t_mul", first, t_mul, None)
+    except ValueError as err:  # a documented refusal: 4096 cycles that end before step 2**31 - 1
+        assert "is so close to 1" in str(err)
+        reject()
+    return jk.CosineDecayRestarts(draw(lrs), first_decay_steps=first, t_mul=t_mul,
                                   m_mul=draw(floats(0.1, 1.0)), alpha=draw(floats(0.0, 0.5))), draw(steps)
 
 
@@ -223,6 +242,66 @@ def test_keras_restart_index_is_short_where_documented():
     assert ref[121] < 1e-12 and got[121] == pytest.approx(1.0)  # Keras: bottom of cycle 4; exact: top of cycle 5
     mask = np.arange(131) != 121
     np.testing.assert_allclose(got[mask], ref[mask], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("cycle", [False, True])
+@pytest.mark.parametrize("power", [5.391919736033161e-147, 1e-300, 5e-324])
+def test_polynomial_tiny_power_reaches_the_end(power, cycle):
+    """A positive power that float32 holds as 0 (or as a subnormal): Keras' float64 ``0 ** power`` is 0, so the LR
+    reaches end_learning_rate at decay_steps; float32 must not turn it into ``0 ** 0 = 1`` (found by the thorough
+    profile: float32 gave 1.0 against Keras' 1e-4 at step 1 for decay_steps=1)."""
+    check(jk.PolynomialDecay(1.0, decay_steps=1, power=power, cycle=cycle), 20)
+    check(jk.PolynomialDecay(2.0, decay_steps=7, end_learning_rate=0.5, power=power, cycle=cycle), 40)
+
+
+@pytest.mark.parametrize("first, t_mul, t", [(31, 2.230159076796215, 31), (20, 1.9531939083047116, 20),
+                                             (12, 1.769802291945321, 12), (25, 1.04, 51), (20, 1.1, 42)])
+def test_restart_at_an_integer_start_is_exact(first, t_mul, t):
+    """A cycle starts at exactly step ``t``; the float64 table start ``first * (t_mul - 1) / (t_mul - 1)`` rounded to
+    31.000000000000004 (and ``25 * (1.04**2 - 1) / 0.04`` to 51.00000000000002) and its ceil put step ``t`` at the
+    bottom of the previous cycle (drawn by the thorough profile: jaxsched 3.7e-33, Keras and the exact top 1.0).
+    The starts are exact rationals of ``t_mul`` as written (1.1 is 11/10: cycle 2 starts at 42, as in Keras)."""
+    s = jk.CosineDecayRestarts(1.0, first_decay_steps=first, t_mul=t_mul)
+    n = min(t + 2 * first, STEPS - 1)
+    check(s, n, restart_tops(s, n))
+    with jax.enable_x64(True):
+        assert float(s(t)) == pytest.approx(1.0)
+        assert float(s(t - 1)) < 0.02
+
+
+@pytest.mark.parametrize("s, n", [
+    (jk.ExponentialDecay(1.0, decay_steps=12, decay_rate=2.4812399021014444e-70), 20),  # drawn by the ci profile
+    (jk.ExponentialDecay(1.25, decay_steps=1, decay_rate=1.0086971333590378), 52),  # drawn by the thorough one
+])
+def test_float32_is_checked_with_the_schedule_closed_over(s, n):
+    """The float32 contract is for a schedule closed over (README, "Precision"). Passed to jit as an argument, its
+    decay_rate is a float32 rounding: 2.48e-70 is 0 (0.0 at step 1 against Keras' 1.58e-6) and 1.0087's rounding
+    error grows 52-fold in ``rate ** 52`` (1.98e-6 of the largest LR). Closed over, log(rate) is taken in float64."""
+    check(s, n)
+    with pytest.raises(AssertionError, match="float32"):  # what the harness compared before: out of contract
+        with jax.enable_x64(False):
+            traced = np.asarray(_eval(s, jnp.arange(STEPS)), np.float64)[: n + 1]
+        ref = keras_trajectory(s, n)
+        assert np.abs(traced - ref).max() <= TOL32 * np.abs(ref).max(), "float32 with traced hyperparameters"
+
+
+@pytest.mark.parametrize("make", [
+    lambda: jk.InverseTimeDecay(1.0, decay_steps=49, decay_rate=1.0, staircase=True),
+    lambda: jk.ExponentialDecay(1.0, decay_steps=49, decay_rate=0.5, staircase=True),
+    lambda: jk.InverseTimeDecay(0.3, decay_steps=98, decay_rate=2.0, staircase=True),
+])
+def test_staircase_floors_exact_multiples(make):
+    """``floor(49 / 49) = 1``: the reference must divide as Keras' code does. XLA rewrites a vectorised ``t / 49``
+    as ``t * (1 / 49)`` (0.9999999999999999 at t = 49), so a plain ``jax.vmap`` of Keras' schedule held the LR one
+    step too long at each multiple (1.0 at step 49 where Keras called on step 49 gives 0.5)."""
+    s = make()
+    T = s.decay_steps
+    with keras_float64():
+        eager = [float(keras_object(s)(jnp.asarray(k * T))) for k in (1, 2)]
+    ref = keras_trajectory(s, 2 * T + 1)
+    assert [ref[T], ref[2 * T]] == eager
+    assert ref[T] < ref[T - 1]  # the first decay happens at step T, not T + 1
+    check(s, min(2 * T + 5, STEPS - 1))
 
 
 def test_harness_detects_a_wrong_schedule():
