@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 MISSING = {
     "jaxsched.Affine", "jaxsched.LRFindResult",
-    "jaxsched.transformers.GreedyLR",
 }
 
 
