@@ -45,7 +45,25 @@ __all__ = ["LR", "Affine", "MultiplicativeSchedule", "REGISTRY", "Schedule", "St
 
 
 class Affine(NamedTuple):
-    """torch's chainable update as an affine map of the LR the optimizer holds: ``lr_new = A * lr + C``."""
+    """torch's chainable update as an affine map of the LR the optimizer holds: ``lr_new = A * lr + C``.
+
+    What a schedule's ``_get_lr`` (one ``step()``), ``_get_initial_lr`` (the constructor) and ``_restart_affine``
+    (a SequentialLR milestone) return, so that ChainedScheduler and :class:`Running` can apply each member's
+    update to whatever LR the optimizer holds, as torch's recursive ``get_lr`` does (see "Writing a schedule").
+    ``Affine(0.0, lr_e)`` overwrites the LR with a closed-form value; ``Affine(factor, 0.0)`` multiplies it, so
+    an LR changed outside the scheduler keeps being multiplied.
+
+    Attributes:
+      A: the factor on the LR held: a float, or an array of shape ``()`` or ``(G,)`` (one per parameter group).
+      C: the term added after the multiplication: a float, or an array of shape ``()`` or ``(G,)``.
+
+    >>> from jaxsched import Affine
+    >>> halve = Affine(0.5, 0.0)                     # StepLR's decay step: lr *= 0.5
+    >>> halve.then(Affine(1.0, 0.01))                # then add 0.01
+    Affine(A=0.5, C=0.01)
+    >>> round(float(halve.then(Affine(1.0, 0.01)).apply(0.2)), 6)
+    0.11
+    """
 
     A: Any
     C: Any

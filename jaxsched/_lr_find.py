@@ -54,7 +54,31 @@ MATPLOTLIB_HINT = "matplotlib is needed to plot: pip install 'jaxsched[plot]'."
 @dataclasses.dataclass(frozen=True)
 class LRFindResult:
     """What :func:`lr_find` recorded. Arrays hold one entry per step run (``lrs[i]`` drove update ``i``;
-    ``losses[i]`` is the loss of batch ``i`` before that update)."""
+    ``losses[i]`` is the loss of batch ``i`` before that update).
+
+    Built by :func:`lr_find`, or by :meth:`from_curve` from a recorded curve (which computes the suggestions
+    and stores the curve as float64 arrays); each argument is kept as the attribute of the same name.
+
+    Args:
+      lrs: the LR of each step run.
+      losses: the raw loss of each step.
+      smoothed: the debiased exponential moving average of ``losses`` (smoothing ``beta``).
+      steep: the suggested LR where ``smoothed`` falls fastest against ``log(lr)``, lag-corrected when ``beta`` is
+        set; None when fewer than two points were left to choose from.
+      valley: fastai's suggestion, the middle of the longest decreasing subsequence of ``smoothed``, lag-corrected
+        when ``beta`` is set; None when no point was left to choose from.
+      stop_reason: why the run stopped: ``"completed"`` (all ``num_steps``), ``"diverged"`` (the smoothed loss
+        rose above its best by more than ``(diverge - 1) * |best|``, or was not finite; that last point is never
+        suggested) or ``"out of batches"``.
+      skip_start: points at the start of the curve left out of the suggestions, fewer on a short curve
+        (``lr_find`` and :meth:`from_curve` default to 10).
+      skip_end: points at the end left out of the suggestions, fewer on a short curve (``lr_find`` and
+        :meth:`from_curve` default to 5).
+      minimum: the LR where ``smoothed`` is lowest, lag-corrected when ``beta`` is set: Smith's upper bound for
+        ``OneCycleLR(max_lr=...)`` (default None: no finite point to choose from, or not computed).
+      beta: the smoothing the curve was recorded with, used for the lag correction and by :meth:`plot`
+        (default None: not known; LRs are read at the chosen step, uncorrected).
+    """
 
     lrs: np.ndarray
     losses: np.ndarray

@@ -48,7 +48,41 @@ class GreedyLR(StatefulSchedule, mirrors="transformers.optimization.GreedyLR"):
     is the LR. ``update`` is branch-free and runs under ``jax.jit``. ``verbose=True`` cannot print from
     traced code and is rejected.
 
-    Args: as ``transformers.optimization.GreedyLR``, with the optimizer replaced by its LR ``lr``.
+    Mirrors ``GreedyLR(optimizer, mode="min", factor=0.95, patience=10, threshold=1e-6, threshold_mode="abs",
+    cooldown=0, warmup=0, min_lr=1e-3, max_lr=1.0, eps=1e-8, verbose=False, smooth=False, window_size=50,
+    reset_start=500)`` with the optimizer replaced by its LR ``lr``. Counts are in calls of ``update``
+    (transformers' ``step(metrics)``).
+
+    Args:
+      lr: the optimizer's LR when the scheduler is created, >= 0 (a tuple: one per parameter group): the LR
+        ``init()`` starts from and a reset returns to.
+      mode: ``"min"`` (default) or ``"max"``: whether a lower or a higher metric is better.
+      factor: the LR is multiplied by it on a plateau and divided by it after improvements; ``0 < factor < 1``
+        (transformers checks only ``< 1``) (default 0.95).
+      patience: a non-negative integer (transformers does not check it): the LR is raised after
+        ``patience + 1`` consecutive improving metrics and cut after ``patience + 1`` consecutive non-improving
+        ones (default 10).
+      threshold: how much a metric must beat ``best`` by to count as an improvement (default 1e-6): below
+        ``best - threshold`` (``"abs"``) or ``best * (1 - threshold)`` (``"rel"``) in mode ``"min"``, above
+        ``best + threshold`` or ``best * (1 + threshold)`` in mode ``"max"``.
+      threshold_mode: ``"abs"`` (default) or ``"rel"``. Unlike torch's ReduceLROnPlateau (``"rel"`` and 1e-4),
+        transformers' defaults compare absolute differences.
+      cooldown: a non-negative integer: the metrics after a cut that are not compared with ``best`` (default 0).
+      warmup: a non-negative integer: the metrics after an increase that are not compared with ``best``
+        (default 0).
+      min_lr: the LR's floor, or a tuple with one per parameter group (then ``lr`` is a tuple of the same
+        length) (default 0.001).
+      max_lr: the LR's ceiling, or a tuple with one per parameter group (default 1.0).
+      eps: a change of the LR by no more than ``eps`` is skipped (default 1e-8).
+      verbose: must be False (default False): ``update`` runs under ``jax.jit`` and cannot print; compare
+        ``g(state)`` before and after ``update``, or use ``jax.debug.print``.
+      smooth: compare the mean of the last ``window_size`` metrics instead of the metric, as transformers'
+        ``StreamingAverage`` does (default False; must be a bool).
+      window_size: a positive integer: the smoothing window, used with ``smooth=True`` (default 50).
+      reset_start: an integer: the number of cuts that leave every group at ``min_lr`` after which the LR returns
+        to ``lr`` and ``best``, the improving/non-improving counts and the smoothing window start afresh (the
+        cooldown then runs, as after any cut); an increase restarts the count, and 1 or less resets at the first
+        such cut (default 500).
 
     >>> import jaxsched
     >>> g = jaxsched.transformers.GreedyLR(0.1, patience=1, factor=0.5, min_lr=0.01)

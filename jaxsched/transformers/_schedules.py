@@ -147,6 +147,13 @@ class _WarmupDecay(_Warmup):
 class ConstantSchedule(_HFSchedule, mirrors="transformers.optimization.get_constant_schedule"):
     """``lr`` at every step: transformers' ``get_constant_schedule`` (name ``"constant"``).
 
+    Mirrors ``get_constant_schedule(optimizer, last_epoch=-1)`` with the optimizer replaced by its LR ``lr``.
+    ``last_epoch`` has no counterpart: ``s(k)`` is the LR after ``k`` calls of ``scheduler.step()``, for any ``k``,
+    so a resumed run evaluates ``s`` at the step it resumes from.
+
+    Args:
+      lr: the optimizer's LR, >= 0 (a tuple: one per parameter group).
+
     >>> from jaxsched.transformers import ConstantSchedule
     >>> [round(float(ConstantSchedule(0.1)(k)), 6) for k in range(3)]
     [0.1, 0.1, 0.1]
@@ -158,6 +165,16 @@ class ConstantSchedule(_HFSchedule, mirrors="transformers.optimization.get_const
 
 class ConstantScheduleWithWarmup(_Warmup, mirrors="transformers.optimization.get_constant_schedule_with_warmup"):
     """``lr * k / W`` for ``k < W``, then ``lr``: transformers' ``get_constant_schedule_with_warmup``.
+
+    Mirrors ``get_constant_schedule_with_warmup(optimizer, num_warmup_steps, last_epoch=-1)`` (name
+    ``"constant_with_warmup"``) with the optimizer replaced by its LR ``lr``. ``last_epoch`` has no counterpart:
+    ``s(k)`` is the LR after ``k`` calls of ``scheduler.step()``, for any ``k``, so a resumed run evaluates ``s`` at
+    the step it resumes from.
+
+    Args:
+      lr: the LR after the warm-up, >= 0 (a tuple: one per parameter group, all warmed up by the same factor).
+      num_warmup_steps: ``W``, the warm-up's length in steps, a non-negative integer: the LR climbs linearly
+        from 0 at step 0 and is ``lr`` from step ``W`` on (0: no warm-up).
 
     >>> from jaxsched.transformers import ConstantScheduleWithWarmup
     >>> s = ConstantScheduleWithWarmup(0.1, num_warmup_steps=4)
@@ -173,6 +190,16 @@ class LinearScheduleWithWarmup(_WarmupDecay, mirrors="transformers.optimization.
     """Linear warmup from 0 over ``W`` steps, then linear decay to 0 at ``T``: transformers' ``"linear"``.
 
     ``lr * k / W`` for ``k < W``, then ``lr * max(0, (T - k) / max(1, T - W))``.
+
+    Mirrors ``get_linear_schedule_with_warmup(optimizer, num_warmup_steps, num_training_steps, last_epoch=-1)`` with
+    the optimizer replaced by its LR ``lr``. ``last_epoch`` has no counterpart: ``s(k)`` is the LR after ``k`` calls
+    of ``scheduler.step()``, for any ``k``, so a resumed run evaluates ``s`` at the step it resumes from.
+
+    Args:
+      lr: the peak LR, reached at step ``W``, >= 0 (a tuple: one per parameter group).
+      num_warmup_steps: ``W``, the warm-up's length in steps, a non-negative integer (0: no warm-up).
+      num_training_steps: ``T``, the step from which the LR is 0, a non-negative integer. It is not checked
+        against ``W``: with ``T <= W`` the LR drops to 0 when the warm-up ends, as in transformers.
 
     >>> from jaxsched.transformers import LinearScheduleWithWarmup
     >>> s = LinearScheduleWithWarmup(0.1, num_warmup_steps=2, num_training_steps=6)
@@ -190,6 +217,19 @@ class CosineScheduleWithWarmup(_WarmupDecay, mirrors="transformers.optimization.
     ``p = (k - W) / max(1, T - W)``. Not clamped at ``T``: with the default ``num_cycles=0.5`` the LR climbs
     back up after ``T`` (optax's warmup_cosine_decay_schedule holds 0), and ``num_cycles`` other than 0.5
     has no optax equivalent.
+
+    Mirrors ``get_cosine_schedule_with_warmup(optimizer, num_warmup_steps, num_training_steps, num_cycles=0.5,
+    last_epoch=-1)`` with the optimizer replaced by its LR ``lr``. ``last_epoch`` has no counterpart: ``s(k)`` is
+    the LR after ``k`` calls of ``scheduler.step()``, for any ``k``, so a resumed run evaluates ``s`` at the step it
+    resumes from.
+
+    Args:
+      lr: the peak LR, reached at step ``W``, >= 0 (a tuple: one per parameter group).
+      num_warmup_steps: ``W``, the linear warm-up's length in steps, a non-negative integer (0: no warm-up).
+      num_training_steps: ``T``, a non-negative integer: the progress ``p`` reaches 1 at step ``T`` (where the
+        default half cosine reaches 0).
+      num_cycles: the number of cosine periods while ``p`` goes from 0 to 1, a float (default 0.5: a half
+        cosine from ``lr`` down to 0).
 
     >>> from jaxsched.transformers import CosineScheduleWithWarmup
     >>> s = CosineScheduleWithWarmup(0.1, num_warmup_steps=2, num_training_steps=6)
@@ -228,6 +268,20 @@ class CosineWithHardRestartsScheduleWithWarmup(
     depends on how its float64 ``num_cycles * (k / D)`` rounds (``49 * (1 / 49) < 1``). The steps next to
     every restart are computed at trace time exactly as transformers computes them (for a concrete
     ``num_cycles`` and fewer than 32768 restarts); the others use the closed form.
+
+    Mirrors ``get_cosine_with_hard_restarts_schedule_with_warmup(optimizer, num_warmup_steps, num_training_steps,
+    num_cycles=1, last_epoch=-1)`` with the optimizer replaced by its LR ``lr``. ``last_epoch`` has no counterpart:
+    ``s(k)`` is the LR after ``k`` calls of ``scheduler.step()``, for any ``k``, so a resumed run evaluates ``s`` at
+    the step it resumes from.
+
+    Args:
+      lr: the LR at the end of the warm-up and after every restart, >= 0 (a tuple: one per parameter group).
+      num_warmup_steps: ``W``, the linear warm-up's length in steps, a non-negative integer (0: no warm-up).
+      num_training_steps: ``T``, a non-negative integer: the LR is 0 from step ``W + max(1, T - W)`` on
+        (from ``T`` when ``T > W``).
+      num_cycles: the number of cosine decays between ``W`` and ``T`` (default 1: one decay, no restart). A
+        float, as transformers computes it (``float(num_cycles)``, though it annotates ``int``): 2.5 gives two
+        full decays and the first half of a third.
 
     >>> from jaxsched.transformers import CosineWithHardRestartsScheduleWithWarmup as C
     >>> s = C(0.1, num_warmup_steps=0, num_training_steps=8, num_cycles=2)
@@ -276,6 +330,24 @@ class PolynomialDecayScheduleWithWarmup(
     multiplies every group's LR by that factor; here ``lr_init`` defaults to ``lr`` (one group) and must be
     given with several groups.
 
+    Mirrors ``get_polynomial_decay_schedule_with_warmup(optimizer, num_warmup_steps, num_training_steps,
+    lr_end=1e-7, power=1.0, last_epoch=-1)`` with the optimizer replaced by its LR ``lr`` and its
+    ``optimizer.defaults['lr']`` by ``lr_init``. ``last_epoch`` has no counterpart: ``s(k)`` is the LR after ``k``
+    calls of ``scheduler.step()``, for any ``k``, so a resumed run evaluates ``s`` at the step it resumes from.
+
+    Args:
+      lr: the optimizer's LR, >= 0 (a tuple: one per parameter group, each multiplied by the factor above).
+      num_warmup_steps: ``W``, the linear warm-up's length in steps, a non-negative integer (0: no warm-up).
+      num_training_steps: ``T``, the step at which the decay ends, a non-negative integer; it must differ from
+        ``W`` (transformers divides by ``T - W``: ZeroDivisionError).
+      lr_end: the LR at step ``T`` and after for a group whose LR is ``lr_init`` (each group ends at
+        ``lr * lr_end / lr_init``); it must be smaller than ``lr_init``, as transformers checks (default 1e-7).
+      power: the decay's exponent (default 1.0: linear). It must be >= 0 when ``T > W`` (transformers raises
+        ZeroDivisionError computing ``0.0 ** power`` at step ``T``).
+      lr_init: transformers' ``optimizer.defaults['lr']`` (the ``lr=`` given to the optimizer's constructor),
+        the LR the decay starts from in the factor (default None: ``lr``; required when ``lr`` is a tuple).
+        transformers has no such argument: pass it by keyword.
+
     >>> from jaxsched.transformers import PolynomialDecayScheduleWithWarmup as P
     >>> s = P(0.1, num_warmup_steps=1, num_training_steps=5, lr_end=0.02, power=2.0)
     >>> [round(float(s(k)), 6) for k in range(7)]
@@ -322,6 +394,17 @@ class InverseSqrtSchedule(_Warmup, mirrors="transformers.optimization.get_invers
 
     ``timescale`` defaults to ``num_warmup_steps``, or 10000 when that is 0.
 
+    Mirrors ``get_inverse_sqrt_schedule(optimizer, num_warmup_steps, timescale=None, last_epoch=-1)`` with the
+    optimizer replaced by its LR ``lr``. ``last_epoch`` has no counterpart: ``s(k)`` is the LR after ``k`` calls of
+    ``scheduler.step()``, for any ``k``, so a resumed run evaluates ``s`` at the step it resumes from.
+
+    Args:
+      lr: the peak LR, reached at step ``W``, >= 0 (a tuple: one per parameter group).
+      num_warmup_steps: ``W``, the linear warm-up's length in steps, a non-negative integer (0: no warm-up).
+      timescale: a positive integer: the LR is ``lr / sqrt(2)`` at ``timescale`` steps after the warm-up and
+        ``lr / 2`` at ``3 * timescale`` steps after it (default None: ``num_warmup_steps``, or 10000 when that
+        is 0, as in transformers; ``effective_timescale`` gives the value used).
+
     >>> from jaxsched.transformers import InverseSqrtSchedule
     >>> s = InverseSqrtSchedule(0.1, num_warmup_steps=2)
     >>> [round(float(s(k)), 6) for k in range(7)]
@@ -355,6 +438,28 @@ class CosineWithMinLRScheduleWithWarmup(
     After the warmup (from 0) the factor is ``max(0, c * (1 - r) + r)`` with ``c`` the cosine of
     :class:`CosineScheduleWithWarmup` and ``r = min_lr_rate``, or ``min_lr / lr_init`` (give exactly one;
     ``lr_init`` is transformers' ``optimizer.defaults['lr']``, by default ``lr``).
+
+    Mirrors ``get_cosine_with_min_lr_schedule_with_warmup(optimizer, num_warmup_steps, num_training_steps,
+    num_cycles=0.5, last_epoch=-1, min_lr=None, min_lr_rate=None)`` with the optimizer replaced by its LR ``lr`` and
+    its ``optimizer.defaults['lr']`` by ``lr_init``. ``last_epoch`` has no counterpart: ``s(k)`` is the LR after
+    ``k`` calls of ``scheduler.step()``, for any ``k``, so a resumed run evaluates ``s`` at the step it resumes
+    from. Positions differ after ``num_cycles`` (transformers' fifth argument is ``last_epoch``): pass ``min_lr``,
+    ``min_lr_rate`` and ``lr_init`` by keyword.
+
+    Args:
+      lr: the peak LR, reached at step ``W``, >= 0 (a tuple: one per parameter group).
+      num_warmup_steps: ``W``, the linear warm-up's length in steps, a non-negative integer (0: no warm-up).
+      num_training_steps: ``T``, a non-negative integer: the cosine's progress ``p = (k - W) / max(1, T - W)``
+        reaches 1 at step ``T`` (where the default half cosine reaches the floor).
+      num_cycles: the number of cosine periods while ``p`` goes from 0 to 1 (default 0.5: a half cosine from
+        ``lr`` down to the floor; not clamped after ``T``, as in transformers).
+      min_lr: the floor as an LR: ``r = min_lr / lr_init``, so a group of LR ``lr_init`` ends at ``min_lr``
+        (default None). Give exactly one of ``min_lr`` and ``min_lr_rate`` (ValueError otherwise, with
+        transformers' message).
+      min_lr_rate: the floor as a fraction ``r`` of each group's LR (default None).
+      lr_init: transformers' ``optimizer.defaults['lr']``, which ``min_lr`` is divided by; used only with
+        ``min_lr``, where it must not be 0 (default None: ``lr``; required with ``min_lr`` when ``lr`` is a
+        tuple).
 
     >>> from jaxsched.transformers import CosineWithMinLRScheduleWithWarmup as C
     >>> s = C(0.1, num_warmup_steps=1, num_training_steps=5, min_lr=0.02)
@@ -406,6 +511,32 @@ class CosineWithMinLRScheduleWithWarmupLRRate(
     ``c = (1 + cos(2 pi num_cycles p)) / 2``, ``p = (k - W + 1) / max(1, T - W)`` (one step ahead of
     ``"cosine_with_min_lr"``), ``r = min_lr_rate`` or ``min_lr / lr_init``.
 
+    Mirrors ``get_cosine_with_min_lr_schedule_with_warmup_lr_rate(optimizer, num_warmup_steps, num_training_steps,
+    num_cycles=0.5, last_epoch=-1, min_lr=None, min_lr_rate=None, warmup_lr_rate=None)`` with the optimizer replaced
+    by its LR ``lr`` and its ``optimizer.defaults['lr']`` by ``lr_init``. ``last_epoch`` has no counterpart:
+    ``s(k)`` is the LR after ``k`` calls of ``scheduler.step()``, for any ``k``, so a resumed run evaluates ``s`` at
+    the step it resumes from. Positions differ after ``num_cycles`` (transformers' fifth argument is
+    ``last_epoch``): pass the rest by keyword.
+
+    Args:
+      lr: the peak LR, >= 0 (a tuple: one per parameter group).
+      num_warmup_steps: ``W``, the warm-up's length in steps, a non-negative integer (0: no warm-up). The
+        warm-up reaches ``lr`` at its last step, ``W - 1`` (except with ``warmup_lr_rate`` and ``W = 1``).
+      num_training_steps: ``T``, a non-negative integer: the cosine's progress ``p`` reaches 1 at step
+        ``T - 1`` (one step earlier than in ``"cosine_with_min_lr"``).
+      num_cycles: the number of cosine periods while ``p`` goes from 0 to 1 (default 0.5: a half cosine from
+        ``lr`` down to the floor; not clamped after ``T - 1``, as in transformers).
+      min_lr: the floor as an LR: ``r = min_lr / lr_init``, so a group of LR ``lr_init`` ends at ``min_lr``
+        (default None). Give exactly one of ``min_lr`` and ``min_lr_rate`` (ValueError otherwise, with
+        transformers' message).
+      min_lr_rate: the floor as a fraction ``r`` of each group's LR (default None).
+      lr_init: transformers' ``optimizer.defaults['lr']``, which ``min_lr`` is divided by; used only with
+        ``min_lr``, where it must not be 0 (default None: ``lr``; required with ``min_lr`` when ``lr`` is a
+        tuple).
+      warmup_lr_rate: the warm-up's start as a fraction of ``lr``: the LR climbs linearly from
+        ``warmup_lr_rate * lr`` at step 0 to ``lr`` at step ``W - 1`` (default None: ``(k + 1) / W``, which
+        starts at ``lr / W``).
+
     >>> from jaxsched.transformers import CosineWithMinLRScheduleWithWarmupLRRate as C
     >>> s = C(0.1, num_warmup_steps=2, num_training_steps=6, min_lr_rate=0.0)
     >>> [round(float(s(k)), 6) for k in range(7)]
@@ -445,6 +576,30 @@ class WSDSchedule(_Warmup, mirrors="transformers.optimization.get_wsd_schedule")
 
     When both ``num_training_steps`` and ``num_stable_steps`` are given, ``num_stable_steps`` wins (as in
     transformers, which warns; here a warning is raised only when the two disagree).
+
+    Mirrors ``get_wsd_schedule(optimizer, num_warmup_steps, num_decay_steps, num_training_steps=None,
+    num_stable_steps=None, warmup_type="linear", decay_type="cosine", min_lr_ratio=0, num_cycles=0.5,
+    last_epoch=-1)`` with the optimizer replaced by its LR ``lr``. ``last_epoch`` has no counterpart: ``s(k)`` is
+    the LR after ``k`` calls of ``scheduler.step()``, for any ``k``, so a resumed run evaluates ``s`` at the step it
+    resumes from.
+
+    Args:
+      lr: the LR of the stable phase, >= 0 (a tuple: one per parameter group).
+      num_warmup_steps: ``W``, the warm-up's length in steps, a non-negative integer; the warm-up climbs from
+        ``m * lr`` at step 0 (0: no warm-up).
+      num_decay_steps: ``D``, the decay's length in steps, a non-negative integer (required, as in
+        transformers).
+      num_training_steps: ``T``, the total number of steps, a non-negative integer (default None). Without
+        ``num_stable_steps`` the stable phase lasts ``T - W - D`` steps; when that is negative there is no
+        stable phase and the decay is already part-way through when the warm-up ends, as in transformers.
+      num_stable_steps: ``S``, the stable phase's length in steps, a non-negative integer (default None:
+        ``T - W - D``). Give it or ``num_training_steps`` (ValueError when neither is given).
+      warmup_type: the warm-up's shape ``w``: ``"linear"`` (default), ``"cosine"`` or ``"1-sqrt"``.
+      decay_type: the decay's shape ``d``: ``"cosine"`` (default), ``"linear"`` or ``"1-sqrt"``.
+      min_lr_ratio: ``m``, the floor as a fraction of ``lr``: the warm-up starts there, the decay ends there
+        and the LR stays there from step ``W + S + D`` on (default 0.0; transformers' default is the int 0).
+      num_cycles: the number of cosine periods over the decay, used with ``decay_type="cosine"`` only
+        (default 0.5: a half cosine from ``lr`` down to ``m * lr``).
 
     >>> from jaxsched.transformers import WSDSchedule
     >>> s = WSDSchedule(0.1, num_warmup_steps=2, num_decay_steps=4, num_training_steps=8, decay_type="1-sqrt")

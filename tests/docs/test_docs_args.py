@@ -22,16 +22,7 @@ import jaxsched
 
 ROOT = Path(__file__).resolve().parents[2]
 
-MISSING = {
-    "jaxsched.Affine", "jaxsched.LRFindResult",
-    "jaxsched.transformers.GreedyLR",
-    "jaxsched.transformers.ConstantSchedule", "jaxsched.transformers.ConstantScheduleWithWarmup",
-    "jaxsched.transformers.LinearScheduleWithWarmup", "jaxsched.transformers.CosineScheduleWithWarmup",
-    "jaxsched.transformers.CosineWithHardRestartsScheduleWithWarmup",
-    "jaxsched.transformers.PolynomialDecayScheduleWithWarmup", "jaxsched.transformers.InverseSqrtSchedule",
-    "jaxsched.transformers.CosineWithMinLRScheduleWithWarmup",
-    "jaxsched.transformers.CosineWithMinLRScheduleWithWarmupLRRate", "jaxsched.transformers.WSDSchedule",
-}
+MISSING: set[str] = set()
 
 
 def public_classes() -> dict[str, type]:
