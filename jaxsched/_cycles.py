@@ -118,7 +118,7 @@ def cycle(e: Array, first: int, mul: float, limit: int | None, dtype) -> tuple[A
             i = jnp.minimum(i, jnp.asarray(min(limit, top), e.dtype))
         return i, t_curr, t_i
     ceil, off, _, lengths = _table(first, mul, limit)
-    keep = ceil <= top  # cycles that start at a representable step
+    keep = ceil < float(top) + 1.0  # cycles that start at a representable step (float(2**63 - 1) is 2**63)
     ceil, off, lengths = ceil[keep], off[keep], lengths[keep]
     # a sentinel so that est + 1 is always a valid index (never compared: est < last guards it)
     starts = jnp.asarray(np.append(ceil.astype(np.int64), np.int64(top)), int_dtype())  # top: not via float64
