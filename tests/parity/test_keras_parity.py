@@ -20,7 +20,6 @@ one short (see jaxsched._cycles); every such step is checked against the top of 
 from __future__ import annotations
 
 import os
-from fractions import Fraction
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
@@ -36,6 +35,8 @@ from jaxsched import keras as jk  # noqa: E402
 from jaxsched._cycles import check_cycles  # noqa: E402
 from jaxsched._value import CATALOGUE, REGISTRY  # noqa: E402
 from parity.frameworks import keras_float64, keras_steps  # noqa: E402
+from tests.parity._cycle_helpers import exact_restarts, traced_trajectory  # noqa: E402
+from tests.parity._cycle_helpers import jaxsched_trajectory as trajectory  # noqa: E402
 
 keras = pytest.importorskip("keras")
 pytestmark = [
@@ -66,31 +67,8 @@ def keras_trajectory(s, n, patched=True):
         return np.asarray(out, np.float64)
 
 
-@jax.jit
-def _eval(s, steps):
-    return s(steps)
-
-
 def jaxsched_trajectory(s, n, x64):
-    with jax.enable_x64(x64):
-        # float32 closes over s (its hyperparameters stay Python floats, as in optax.sgd(learning_rate=s)): the
-        # README's float32 contract; traced float32 leaves are float32 roundings (README, "Precision"). With x64
-        # passing s as an argument is equivalent and compiles once per structure.
-        out = (_eval(s, jnp.arange(STEPS)) if x64 else jax.jit(s)(jnp.arange(STEPS)))
-        assert out.dtype == (jnp.float64 if x64 else jnp.float32)
-        return np.asarray(out, np.float64)[: n + 1]
-
-
-def exact_restarts(first: int, mul: float, n: int) -> dict[int, int]:
-    """``{step: i}`` for every step ``<= n`` at which cycle ``i >= 1`` starts exactly (rational arithmetic, ``mul``
-    as written: ``Fraction(repr(mul))``, as jaxsched._cycles takes it)."""
-    out, m, i, start = {}, Fraction(repr(mul)), 1, Fraction(first)
-    while start <= n:
-        if start.denominator == 1:
-            out[int(start)] = i
-        start += first * m**i
-        i += 1
-    return out
+    return trajectory(s, n, x64, STEPS)
 
 
 def check(s, n, allowed=None):
@@ -280,7 +258,7 @@ def test_float32_is_checked_with_the_schedule_closed_over(s, n):
     check(s, n)
     with pytest.raises(AssertionError, match="float32"):  # what the harness compared before: out of contract
         with jax.enable_x64(False):
-            traced = np.asarray(_eval(s, jnp.arange(STEPS)), np.float64)[: n + 1]
+            traced = traced_trajectory(s, n, STEPS)
         ref = keras_trajectory(s, n)
         assert np.abs(traced - ref).max() <= TOL32 * np.abs(ref).max(), "float32 with traced hyperparameters"
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from fractions import Fraction
 
 import jax
 import jax.numpy as jnp
@@ -29,6 +28,8 @@ from jaxsched import timm as jt
 from jaxsched._frameworks import from_timm
 from jaxsched._value import CATALOGUE, REGISTRY
 from tests._timm_loader import load_timm_scheduler, timm_version
+from tests.parity._cycle_helpers import exact_restarts
+from tests.parity._cycle_helpers import jaxsched_trajectory as trajectory
 
 pytestmark = pytest.mark.slow  # whole trajectories against timm's schedulers
 
@@ -70,31 +71,8 @@ def timm_trajectory(s, n):
     return np.asarray(out, np.float64)
 
 
-@jax.jit
-def _eval(s, steps):
-    return s(steps)
-
-
 def jaxsched_trajectory(s, n, x64):
-    with jax.enable_x64(x64):
-        # float32 closes over s (its hyperparameters stay Python floats, as in optax.sgd(learning_rate=s)): the
-        # README's float32 contract; traced float32 leaves are float32 roundings (README, "Precision"). With x64
-        # passing s as an argument is equivalent and compiles once per structure.
-        out = (_eval(s, jnp.arange(STEPS)) if x64 else jax.jit(s)(jnp.arange(STEPS)))
-        assert out.dtype == (jnp.float64 if x64 else jnp.float32)
-        return np.asarray(out, np.float64)[: n + 1].reshape(n + 1, -1)
-
-
-def exact_restarts(first: int, mul: float, n: int) -> dict[int, int]:
-    """``{t: i}`` for every ``t <= n`` at which cycle ``i >= 1`` starts exactly (rational arithmetic, ``mul`` as
-    written: ``Fraction(repr(mul))``, as jaxsched._cycles takes it)."""
-    out, m, i, start = {}, Fraction(repr(mul)), 1, Fraction(first)
-    while start <= n:
-        if start.denominator == 1:
-            out[int(start)] = i
-        start += first * m**i
-        i += 1
-    return out
+    return trajectory(s, n, x64, STEPS).reshape(n + 1, -1)
 
 
 def restart_tops(s, n):
