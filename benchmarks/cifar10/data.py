@@ -83,8 +83,7 @@ def find_source(path=None) -> tuple[Path, str]:
     for root in [Path(path).expanduser()] if path is not None else search_paths():
         for p in [root] + [root / n for n in _NAMES]:
             looked.append(str(p))
-            kind = _kind(p) if p.exists() else None
-            if kind:
+            if kind := _kind(p):
                 return p, kind
     where = "\n  ".join(looked)
     raise DataNotFoundError(
