@@ -97,8 +97,7 @@ def check_args(args) -> None:
 
 
 def init_distributed(args, jax) -> None:
-    """``jax.distributed.initialize`` from the three flags (or the environment when JAX_COORDINATOR_ADDRESS is
-    set), with a bounded heartbeat: a dead peer ends the survivors after about HEARTBEAT_S seconds."""
+    """``jax.distributed.initialize`` from the three flags (or JAX_COORDINATOR_ADDRESS), with a bounded heartbeat."""
     if args.coordinator is None and not os.environ.get("JAX_COORDINATOR_ADDRESS"):
         return
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -111,8 +110,8 @@ def init_distributed(args, jax) -> None:
 
 
 def train_all(args, out: Path) -> bool:
-    """Check everything that can be checked before loading or compiling, then train every (schedule, seed)
-    into ``out``. True on the process that writes the report (process 0)."""
+    """Check what can be checked before loading or compiling, then train every (schedule, seed) into ``out``.
+    True on the process that writes the report (process 0)."""
     check_args(args)
     import jax
 

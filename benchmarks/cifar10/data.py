@@ -1,11 +1,6 @@
-"""CIFAR-10 loading: the official python batches or the JPEG copy, decoded once and cached as ``.npz``.
-
-Sources: the official ``cifar-10-batches-py`` folder or ``cifar-10-python.tar.gz``, the JPEG copy
-``cifar10-jpeg.tar.gz`` (``train|test/<class>/NNNN.jpg``) or its folder. Safety: pickles go through
-:class:`SafeUnpickler` (only what a CIFAR-10 batch holds; ``os.system`` and the like are refused before they
-are called); gzip archives are read to the end so that a truncated or corrupted one fails its CRC; every
-class must have its count of images; every error names the bad file (and member); nothing damaged is cached.
-"""
+"""CIFAR-10 loading: the official python batches or the JPEG copy, checked whole, decoded once and cached as
+``.npz`` keyed by content. The safety rules (a restricted unpickler, gzip CRC, counts, named errors) are in the
+README, "Data"."""
 
 from __future__ import annotations
 
@@ -44,17 +39,14 @@ def cache_dir() -> Path:
 
 
 def search_paths() -> list[Path]:
-    """Where ``find_source(None)`` looks, in order: ``$CIFAR10_DATA``, the repository's ``data/``, the
-    ``shared/data`` folder beside the repository, and ``data/`` in the user's cache. Never the current
-    folder (a ``./data`` planted where the command runs must not be picked up) nor any fixed machine path."""
+    """Where ``find_source(None)`` looks, in order; never the current folder nor any fixed machine path."""
     repo = Path(__file__).resolve().parents[2]
     roots = [Path(os.environ["CIFAR10_DATA"])] if os.environ.get("CIFAR10_DATA") else []
     return list(dict.fromkeys(roots + [repo / "data", repo.parent / "shared" / "data", cache_dir() / "data"]))
 
 
 def _files(p: Path, pattern: str = "*"):
-    """``(path inside the source, read, where)`` for every file of a tar archive, or of a folder that matches
-    ``pattern``; a damaged archive raises :class:`DataError` naming it."""
+    """``(path inside the source, read, where)`` for every file of a tar archive or of a folder (``pattern``)."""
     if p.is_dir():
         for f in sorted(p.glob(pattern)):
             if f.is_file():
@@ -91,8 +83,7 @@ def find_source(path=None) -> tuple[Path, str]:
     for root in [Path(path).expanduser()] if path is not None else search_paths():
         for p in [root] + [root / n for n in _NAMES]:
             looked.append(str(p))
-            kind = _kind(p) if p.exists() else None
-            if kind:
+            if kind := _kind(p):
                 return p, kind
     where = "\n  ".join(looked)
     raise DataNotFoundError(
@@ -104,10 +95,6 @@ def find_source(path=None) -> tuple[Path, str]:
 def describe(src: Path, kind: str) -> str:
     """A one-line name of a source found by :func:`find_source` (for reports)."""
     return f"{src.name} ({'JPEG copy' if kind.startswith('jpeg') else 'official python batches'})"
-
-
-# ----------------------------------------------------------------------------------------------------------
-# safe unpickling
 
 
 def _reconstruct(subtype, shape, dtype):
@@ -135,14 +122,9 @@ def _latin1(text, encoding="latin1"):
 
 
 class SafeUnpickler(pickle.Unpickler):
-    """Unpickles a CIFAR-10 batch and nothing else.
-
-    Plain containers, bytes, strings and numbers need no globals; the only globals admitted are numpy's
-    array rebuilders (``_reconstruct``, ``_frombuffer``), ``ndarray``, ``dtype`` and protocol 2's latin1
-    ``_codecs.encode``, and those through wrappers that accept numeric dtypes only (an object array could
-    carry arbitrary objects). Any other global, e.g. ``os.system`` or ``builtins.eval``, raises
-    ``pickle.UnpicklingError`` before it is called.
-    """
+    """Unpickles a CIFAR-10 batch and nothing else: the only globals admitted are numpy's array rebuilders and
+    protocol 2's latin1 ``_codecs.encode``, through wrappers that accept numeric dtypes only; any other raises
+    ``pickle.UnpicklingError`` before it is called."""
 
     _ALLOWED: ClassVar[dict] = {
         ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
@@ -195,13 +177,8 @@ def _decode(data: bytes, where: str) -> np.ndarray:
     return a
 
 
-# ----------------------------------------------------------------------------------------------------------
-# wholeness and the cache key
-
-
 def verify_archive(p: Path) -> None:
-    """Read a gzip archive to its end so that its CRC and length are checked (a truncated or bit-flipped
-    download); plain ``.tar`` files carry no checksum: their damage shows in the counts or in decoding."""
+    """Read a gzip archive to its end so that its CRC and length are checked (plain ``.tar`` has no checksum)."""
     with open(p, "rb") as f:
         if f.read(2) != b"\x1f\x8b":
             return
@@ -215,8 +192,7 @@ def verify_archive(p: Path) -> None:
 
 
 def content_key(p: Path, kind: str) -> str:
-    """SHA-256 of the source's bytes (an archive, or every file of a folder by relative path), so the cache
-    follows the content, not names or modification times."""
+    """SHA-256 of the source's bytes (an archive, or every file of a folder by relative path)."""
     h = hashlib.sha256(f"{kind}|{_CACHE_VERSION}".encode())
     for f in [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file()):
         h.update(str(f.relative_to(p) if f != p else f.name).encode() + b"\0")
@@ -242,10 +218,6 @@ def first_per_class(y: np.ndarray, n: int | None) -> np.ndarray:
     if n is None:
         return np.arange(len(y))
     return np.sort(np.concatenate([np.flatnonzero(y == c)[:n] for c in range(10)]))
-
-
-# ----------------------------------------------------------------------------------------------------------
-# the two formats
 
 
 def _pickle_source(p: Path, use, per_class):
@@ -290,14 +262,11 @@ def load_cifar10(path=None, *, cache: bool = True, per_class: tuple[int, int] = 
     """CIFAR-10 as ``(x_train, y_train, x_test, y_test)``: uint8 ``(N, 32, 32, 3)`` images, int32 labels.
 
     Args:
-        path: a source (see the module docstring) or a folder holding one; ``None`` searches
-            :func:`search_paths`. Raises :class:`DataNotFoundError` listing them when nothing is found.
-        cache: read/write the decoded arrays as ``.npz`` under :func:`cache_dir` (default True), keyed by
-            the source's content.
-        per_class: the (train, test) images every class must have; the real data set's (5000, 1000) by
-            default (tests pass smaller fakes). A source with other counts raises :class:`DataError`.
-        use: ``(n_train, n_test)``: return (and decode and cache) only the first N images of every class
-            of each split, ``None`` for all. The whole source is still read, checked and counted.
+        path: a source or a folder holding one; ``None`` searches :func:`search_paths`.
+        cache: read/write the decoded arrays as ``.npz`` under :func:`cache_dir`, keyed by the source's content.
+        per_class: the (train, test) images every class must have (other counts raise :class:`DataError`).
+        use: ``(n_train, n_test)``: return only the first N images of every class (``None``: all); the whole
+            source is still read, checked and counted.
     """
     src, kind = find_source(path)
     if src.is_file():

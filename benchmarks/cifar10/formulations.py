@@ -4,13 +4,10 @@
     python -m benchmarks.cifar10.formulations --estimate [--results FILE]  # per preset: compile, flops, roofline
     python -m benchmarks.cifar10.formulations --device-check               # on a GPU/TPU: see the README
 
-Each formulation is :func:`train.make_step` of R runs (stacked states, one batch each): ``one`` (a single
-run, what the benchmark compiles and reuses for every run), ``map`` (``lax.map``: the runs in sequence in
-one program), ``vmap`` (``jax.vmap`` over the run axis) and ``unrolled`` (the step written out R times);
-``eval`` and ``vmap-eval`` are the forward pass of one run and of R runs. Each is measured in its own
-subprocess with a time limit: lower and compile seconds, XLA's ``cost_analysis()`` (flops, bytes accessed),
-``memory_analysis()`` and the peak resident memory after each phase; a subprocess past its limit is
-recorded as "did not finish in N s" at the phase it reached.
+Each formulation of R runs (``one``: a single run, what the benchmark compiles; ``map``: ``lax.map``; ``vmap``;
+``unrolled``: the step written R times; ``eval``/``vmap-eval``: the forward pass of 1 or R runs) is measured in its
+own subprocess with a time and memory limit: lower and compile seconds, XLA's cost and memory analysis, the peak
+resident memory after each phase, or "did not finish in N s" at the phase reached (README, "Runs").
 """
 
 from __future__ import annotations

@@ -1,14 +1,6 @@
-"""CIFAR-10 networks in Flax linen: ResNet-18 (3x3 stem, no max-pool) and a small ResNet for CPU runs.
-
-Both take normalised ``x`` float ``(N, 32, 32, 3)`` and ``train``; BatchNorm statistics live in the
-``batch_stats`` collection (torch's BatchNorm2d: momentum 0.1, eps 1e-5); they compute in ``dtype``
-(bfloat16 on GPU/TPU) with float32 parameters; convolutions use He-normal (fan-out) init, as torchvision.
-
->>> import jax, jax.numpy as jnp
->>> v = SmallResNet().init(jax.random.key(0), jnp.zeros((2, 32, 32, 3)), train=False)
->>> SmallResNet().apply(v, jnp.zeros((2, 32, 32, 3)), train=False).shape, num_params(v["params"]) > 100_000
-((2, 10), True)
-"""
+"""CIFAR-10 networks in Flax linen: ResNet-18 (3x3 stem, no max-pool) and a small ResNet for CPU runs. They take
+normalised ``x`` ``(N, 32, 32, 3)`` and ``train``; BatchNorm as torch's BatchNorm2d (momentum 0.1, eps 1e-5) in
+``batch_stats``; compute in ``dtype`` with float32 parameters; He-normal (fan-out) convolutions, as torchvision."""
 
 from __future__ import annotations
 
@@ -21,7 +13,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-_conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+
+def _layers(dtype, train: bool):
+    """The convolution and BatchNorm every network here uses."""
+    conv = partial(nn.Conv, use_bias=False, dtype=dtype,
+                   kernel_init=nn.initializers.variance_scaling(2.0, "fan_out", "normal"))
+    return conv, partial(nn.BatchNorm, use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype)
 
 
 class BasicBlock(nn.Module):
@@ -33,8 +30,7 @@ class BasicBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool):
-        conv = partial(nn.Conv, use_bias=False, dtype=self.dtype, kernel_init=_conv_init)
-        norm = partial(nn.BatchNorm, use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype)
+        conv, norm = _layers(self.dtype, train)
         y = nn.relu(norm()(conv(self.features, (3, 3), strides=self.stride, padding=1)(x)))
         y = norm(scale_init=nn.initializers.ones)(conv(self.features, (3, 3), padding=1)(y))
         if self.stride != 1 or x.shape[-1] != self.features:
@@ -51,9 +47,8 @@ class _ResNet(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        x = nn.Conv(self.widths[0], (3, 3), padding=1, use_bias=False, dtype=self.dtype,
-                    kernel_init=_conv_init)(x.astype(self.dtype))
-        x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype)(x))
+        conv, norm = _layers(self.dtype, train)
+        x = nn.relu(norm()(conv(self.widths[0], (3, 3), padding=1)(x.astype(self.dtype))))
         for i, (w, n) in enumerate(zip(self.widths, self.blocks)):
             if self.pool:
                 x = nn.max_pool(x, (2, 2), strides=(2, 2))
@@ -63,17 +58,16 @@ class _ResNet(nn.Module):
 
 
 class ResNet18(_ResNet):
-    """ResNet-18 for CIFAR (kuangliu/pytorch-cifar): 3x3 stem, 2 BasicBlocks per stage at 64/128/256/512
-    channels, 11.2M parameters."""
+    """ResNet-18 for CIFAR (kuangliu/pytorch-cifar): 2 BasicBlocks per stage at 64/128/256/512 channels, 11.2M
+    parameters."""
 
     widths: Sequence[int] = (64, 128, 256, 512)
     blocks: Sequence[int] = (2, 2, 2, 2)
 
 
 class SmallResNet(_ResNet):
-    """3x3 stem, then three stages of a 2x2 max-pool and one BasicBlock (32/64/128 channels), 0.31M
-    parameters; pooling made it 2.8x faster on CPU than strided convolutions (358 vs 129 images/s, 2-core
-    CPU, 2026-11-29)."""
+    """Three stages of a 2x2 max-pool and one BasicBlock (32/64/128 channels), 0.31M parameters; pooling made it
+    2.8x faster on CPU than strided convolutions (358 vs 129 images/s, 2-core CPU, 2026-11-29)."""
 
     widths: Sequence[int] = (32, 64, 128)
     blocks: Sequence[int] = (1, 1, 1)

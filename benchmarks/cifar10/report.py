@@ -1,11 +1,6 @@
 """Summary table, the article's claims and plots from a results folder's per-epoch JSONL files.
 
-Per schedule: final and best test accuracy; epochs and seconds (compilation excluded) until the test
-accuracy first reaches 90%/95% of the best final accuracy of all schedules; stability (std of the test
-accuracy over the last 10% of epochs, at least 3); median training images/s. With several seeds every
-metric is a mean with a 95% Student's t interval (one seed: the test set's binomial interval of the final
-accuracy), and a claim is judged only where the interval of its paired per-seed difference excludes the
-threshold ("not resolved at this scale" otherwise); runs below :data:`MIN_JUDGED` are not judged.
+The metrics, intervals and verdict rule are described in the README ("Output and resume").
 """
 
 from __future__ import annotations
@@ -64,10 +59,12 @@ def _one(recs, best_final) -> dict:
         first = next((r for r in recs if r["test_acc"] >= pct / 100 * best_final), None)
         m[f"ep{pct}"], m[f"s{pct}"] = (None, None) if first is None else (first["epoch"], first["elapsed"])
     return m
+
+
 def metrics(runs: dict) -> tuple[dict[str, dict], float]:
-    """Per schedule: the mean over seeds of each metric of :func:`_one` (None where a seed never reached a
-    threshold), ``per_seed`` (``{seed: metrics}``) and ``seeds``. ``runs`` maps a schedule to its records,
-    or to ``{seed: records}``. The thresholds use the best mean final accuracy over schedules."""
+    """Per schedule (``runs``: its records or ``{seed: records}``): the mean over seeds of each metric of
+    :func:`_one` (None where a seed never reached a threshold), ``per_seed`` and ``seeds``; and the best mean
+    final accuracy, which sets the thresholds."""
     runs = {k: (v if isinstance(v, dict) else {0: v}) for k, v in runs.items()}
     best_final = max(float(np.mean([r[-1]["test_acc"] for r in by_seed.values()])) for by_seed in runs.values())
     out = {}
@@ -95,38 +92,39 @@ def table(ms: dict, best_final: float, planned: int | None = None, test_images: 
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, m in ms.items():
         done = "" if planned is None or m["epochs"] >= planned else f" ({m['epochs']:.0f}/{planned} epochs)"
-        finals = [p["final"] for p in m.get("per_seed", {0: m}).values()]
-        mean, hw = interval(finals)
+        mean, hw = interval([p["final"] for p in m.get("per_seed", {0: m}).values()])
         if hw is None and test_images:
             hw = 1.96 * math.sqrt(mean * (1 - mean) / test_images)
-        ci = "" if hw is None else f" ± {hw:.2%}"
         best_ep = _fmt(m["best_epoch"], ".0f" if m.get("seeds", 1) == 1 else ".1f")
-        lines.append(f"| {name}{done} | {m.get('seeds', 1)} | {mean:.2%}{ci} | {m['best']:.2%} ({best_ep}) | "
+        lines.append(f"| {name}{done} | {m.get('seeds', 1)} | {_pm(mean, hw, '.2%')} | {m['best']:.2%} ({best_ep}) | "
                      f"{_fmt(m['ep90'], '.3g')} | {_fmt(m['s90'], '.0f')} | {_fmt(m['ep95'], '.3g')} | "
                      f"{_fmt(m['s95'], '.0f')} | {m['stability']:.4f} | {m['ips']:.0f} |")
     return "\n".join(lines)
 
 
-def _paired(ms: dict, fn) -> list[float]:
-    """``fn(per_seed_metrics_by_schedule)`` for every seed all schedules share."""
-    common = set.intersection(*(set(m["per_seed"]) for m in ms.values()))
-    return [fn({n: m["per_seed"][s] for n, m in ms.items()}) for s in sorted(common)]
+def _paired(ms: dict, fn, names=None) -> list[float]:
+    """``fn({schedule: per-seed metrics})`` for every seed the schedules ``names`` (default all) share."""
+    names = list(names or ms)
+    common = set.intersection(*(set(ms[n]["per_seed"]) for n in names))
+    return [fn({n: ms[n]["per_seed"][s] for n in names}) for s in sorted(common)]
 
 
-def _verdict(values, threshold: float, held_if_above: bool, hw_one=None) -> tuple[str, float, float | None]:
-    """(verdict, mean, half-width): 'held'/'did not hold' when the 95% interval of ``values`` lies wholly on
-    one side of ``threshold``, else 'not resolved at this scale'."""
+def _pm(mean, hw, spec, scale=1):
+    return format(mean * scale, spec) + ("" if hw is None else f" ± {format(hw * scale, spec.lstrip('+'))}")
+
+
+def _verdict(values, threshold: float, held_if_above: bool, spec: str, scale=1, hw_one=None) -> tuple[str, str]:
+    """``(verdict, 'mean ± half-width')``: 'held'/'did not hold' only when the 95% interval of ``values`` lies
+    wholly on one side of ``threshold``."""
     mean, hw = interval(values)
     hw = hw_one if hw is None else hw
     if hw is None:
-        return "not resolved at this scale (one seed: no interval)", mean, None
-    if mean - hw > threshold or mean + hw < threshold:
-        return ("held" if (mean - hw > threshold) == held_if_above else "did not hold"), mean, hw
-    return "not resolved at this scale", mean, hw
-
-
-def _pm(mean, hw, spec):
-    return format(mean, spec) + ("" if hw is None else f" ± {format(hw, spec.lstrip('+'))}")
+        verdict = "not resolved at this scale (one seed: no interval)"
+    elif mean - hw > threshold or mean + hw < threshold:
+        verdict = "held" if (mean - hw > threshold) == held_if_above else "did not hold"
+    else:
+        verdict = "not resolved at this scale"
+    return verdict, _pm(mean, hw, spec, scale)
 
 
 def claims(ms: dict, test_images: int | None = None, epochs: int | None = None) -> str:
@@ -138,64 +136,53 @@ def claims(ms: dict, test_images: int | None = None, epochs: int | None = None) 
                    "preset, near chance accuracy).")
         return "\n".join(out)
     E = epochs or max(m["epochs"] for m in ms.values())
+    final, stab = {n: m["final"] for n, m in ms.items()}, {n: m["stability"] for n, m in ms.items()}
 
-    # 1. OneCycleLR converged 30% faster than StepLR: per seed, the ratio of epochs to 90% of the best final
-    #    accuracy (a run that never got there counts as epochs + 1); held if the interval lies below 0.7.
-    if "OneCycleLR" in ms and "StepLR" in ms:
-        pair = {k: ms[k] for k in ("OneCycleLR", "StepLR")}
+    # 1. OneCycleLR / StepLR epochs to 90% of the best final accuracy (never: epochs + 1), held below 0.7
+    def ratio(p, k):
+        eo, es = p["OneCycleLR"][f"ep{k}"], p["StepLR"][f"ep{k}"]
+        return (E + 1 if eo is None else eo) / (E + 1 if es is None else es)
 
-        def ratio(p, k="90"):
-            eo, es = p["OneCycleLR"][f"ep{k}"], p["StepLR"][f"ep{k}"]
-            return (E + 1 if eo is None else eo) / (E + 1 if es is None else es)
-
-        v, mean, hw = _verdict(_paired(pair, ratio), 0.7, held_if_above=False)
-        r95 = interval(_paired(pair, lambda p: ratio(p, "95")))
-        out.append(f"1. *OneCycleLR converged 30% faster than StepLR*: **{v}**: epochs to 90% of the best "
-                   f"final accuracy, OneCycleLR / StepLR = {_pm(mean, hw, '.2f')} (the claim needs <= 0.70; "
-                   f"to 95%: {_pm(*r95, '.2f')}).")
+    head = "1. *OneCycleLR converged 30% faster than StepLR*"
+    if "OneCycleLR" in final and "StepLR" in final:
+        pair = ("OneCycleLR", "StepLR")
+        v, r90 = _verdict(_paired(ms, lambda p: ratio(p, 90), pair), 0.7, False, ".2f")
+        r95 = _pm(*interval(_paired(ms, lambda p: ratio(p, 95), pair)), ".2f")
+        out.append(f"{head}: **{v}**: epochs to 90% of the best final accuracy, OneCycleLR / StepLR = {r90} "
+                   f"(the claim needs <= 0.70; to 95%: {r95}).")
     else:
-        out.append("1. *OneCycleLR converged 30% faster than StepLR*: not measured (needs both schedules).")
+        out.append(f"{head}: not measured (needs both schedules).")
 
-    # 2. CosineAnnealingLR and ReduceLROnPlateau reached the best test accuracy: per seed, the worse of the
-    #    two minus the best of the others; held if the interval lies above 0.
+    # 2. the worse of CosineAnnealingLR and ReduceLROnPlateau minus the best other's final accuracy, held above 0
     pair = ["CosineAnnealingLR", "ReduceLROnPlateau"]
-    if all(n in ms for n in pair) and len(ms) > 2:
-        others = [n for n in ms if n not in pair]
-
-        def gap(p):
-            return min(p[n]["final"] for n in pair) - max(p[n]["final"] for n in others)
-
+    head = "2. *CosineAnnealingLR and ReduceLROnPlateau reached the best test accuracy"
+    if all(n in final for n in pair) and len(final) > 2:
+        others = [n for n in final if n not in pair]
         hw_one = None
         if test_images:  # one seed: the difference of two accuracies on the test set (binomial, unpaired)
-            a, b = min(ms[n]["final"] for n in pair), max(ms[n]["final"] for n in others)
+            a, b = min(final[n] for n in pair), max(final[n] for n in others)
             hw_one = 1.96 * math.sqrt((a * (1 - a) + b * (1 - b)) / test_images)
-        v, mean, hw = _verdict(_paired(ms, gap), 0.0, held_if_above=True, hw_one=hw_one)
-        vals = ", ".join(f"{n} {ms[n]['final']:.2%}" for n in pair)
-        best_other = max(others, key=lambda n: ms[n]["final"])
-        out.append(f"2. *CosineAnnealingLR and ReduceLROnPlateau reached the best test accuracy (~92%)*: "
-                   f"**{v}**: the worse of the two minus the best other schedule = "
-                   f"{_pm(mean * 100, None if hw is None else hw * 100, '+.2f')} "
-                   f"points ({vals}; best other {best_other} {ms[best_other]['final']:.2%}). The ~92% level "
-                   "belongs to the article's 100-epoch ResNet-18 setup and is only comparable with the `full` preset.")
+        diffs = _paired(ms, lambda p: min(p[n]["final"] for n in pair) - max(p[n]["final"] for n in others))
+        v, gap = _verdict(diffs, 0.0, True, "+.2f", 100, hw_one)
+        best = max(others, key=final.__getitem__)
+        out.append(f"{head} (~92%)*: **{v}**: the worse of the two minus the best other schedule = {gap} points "
+                   f"({', '.join(f'{n} {final[n]:.2%}' for n in pair)}; best other {best} {final[best]:.2%}). The "
+                   "~92% level belongs to the article's 100-epoch ResNet-18 setup and is only comparable with the "
+                   "`full` preset.")
     else:
-        out.append("2. *CosineAnnealingLR and ReduceLROnPlateau reached the best test accuracy*: not measured "
-                   "(needs both schedules and at least one other).")
+        out.append(f"{head}*: not measured (needs both schedules and at least one other).")
 
-    # 3. ExponentialLR was the least stable: per seed, its stability minus the largest of the others.
-    if "ExponentialLR" in ms and len(ms) > 1:
-        others = [n for n in ms if n != "ExponentialLR"]
-
-        def excess(p):
-            return p["ExponentialLR"]["stability"] - max(p[n]["stability"] for n in others)
-
-        v, mean, hw = _verdict(_paired(ms, excess), 0.0, held_if_above=True)
-        worst = max(ms, key=lambda n: ms[n]["stability"])
-        out.append(f"3. *ExponentialLR was the least stable*: **{v}**: its test-accuracy std over the last "
-                   f"epochs minus the largest other = {_pm(mean, hw, '+.4f')} "
-                   f"(ExponentialLR {ms['ExponentialLR']['stability']:.4f}; the least stable was {worst}, "
-                   f"{ms[worst]['stability']:.4f}).")
+    # 3. ExponentialLR's stability minus the largest of the others, held above 0
+    head = "3. *ExponentialLR was the least stable*"
+    if "ExponentialLR" in stab and len(stab) > 1:
+        others = [n for n in stab if n != "ExponentialLR"]
+        diffs = _paired(ms, lambda p: p["ExponentialLR"]["stability"] - max(p[n]["stability"] for n in others))
+        v, excess = _verdict(diffs, 0.0, True, "+.4f")
+        worst = max(stab, key=stab.__getitem__)
+        out.append(f"{head}: **{v}**: its test-accuracy std over the last epochs minus the largest other = {excess} "
+                   f"(ExponentialLR {stab['ExponentialLR']:.4f}; the least stable was {worst}, {stab[worst]:.4f}).")
     else:
-        out.append("3. *ExponentialLR was the least stable*: not measured (needs ExponentialLR and another).")
+        out.append(f"{head}: not measured (needs ExponentialLR and another).")
     out += ["", "Verdicts: 'held' / 'did not hold' only where the 95% interval of the per-seed difference lies "
             "wholly on one side of the claim's threshold; otherwise 'not resolved at this scale' with the "
             "effect size. The article's loss curves were simulated; every number here was measured."]
@@ -215,8 +202,7 @@ def plot(runs: dict[str, list[dict]], path):
     for ax, (key, title) in zip(axes, panels):
         for name, recs in runs.items():
             ax.plot([r["epoch"] for r in recs], [r[key] for r in recs], marker=".", label=name)
-        ax.set_xlabel("epoch")
-        ax.set_title(title)
+        ax.set(xlabel="epoch", title=title)
         ax.grid(alpha=0.3)
     axes[0].set_yscale("log")
     axes[2].legend(fontsize=8)

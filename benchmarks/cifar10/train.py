@@ -1,14 +1,10 @@
-"""Presets, schedules, the training step and epoch, verified checkpoints and the run loop.
-
-Every run (schedule, seed) trains in one program, compiled once per run shape, one run at a time. The LR and
-momentum of every step come from the jaxsched schedule on the host, as arrays (``optax.inject_hyperparams``);
-the optimizer is torch's ``SGD(momentum=0.9, weight_decay=5e-4)``. Per-step schedules use ``s(t)`` at step
-``t``, per-epoch ones ``s(e)`` in epoch ``e``; ReduceLROnPlateau is stepped once per epoch on the test loss.
-"""
+"""Presets, schedules, the training step and epoch, verified checkpoints and the run loop (see the README:
+one run at a time in one compiled program; the LR and momentum of every step come from the host)."""
 
 from __future__ import annotations
 
 import ast
+import collections
 import contextlib
 import dataclasses
 import difflib
@@ -37,6 +33,7 @@ ARTICLE = ("StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "Reduc
 PER_STEP = ("OneCycleLR", "CyclicLR")
 DEVICE_COUNTS = (1, 2, 4, 8)  # the counts every preset is checked on (tests/benchmarks)
 REPLICATED = P()
+FILES = "files.sha256.json"  # a checkpoint's file digests
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,20 +71,12 @@ PRESETS = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class Layout:
-    """How a preset's batches fall on ``devices`` devices (see :func:`layout`)."""
-
-    devices: int
-    steps_per_epoch: int
-    eval_batch: int
-    eval_batches: int
+Layout = collections.namedtuple("Layout", "devices steps_per_epoch eval_batch eval_batches")
 
 
 def layout(preset: Preset, n_train: int, n_test: int, devices: int) -> Layout:
-    """Batch sizes for ``devices`` devices, or a one-line ``ValueError`` before anything compiles. The
-    global training batch is kept (BatchNorm sees the whole batch on any count), so it must divide evenly;
-    evaluation batches are padded up to a multiple of the count with images weighted 0."""
+    """How the batches fall on ``devices`` devices, or a one-line ``ValueError`` before anything compiles: the
+    global batch must split evenly; evaluation batches are padded to a multiple of the count."""
     if devices < 1 or preset.batch_size % devices:
         raise ValueError(f"preset {preset.name!r}: batch_size={preset.batch_size} cannot be split evenly over "
                          f"{devices} devices; use --devices with a divisor of {preset.batch_size}.")
@@ -99,10 +88,7 @@ def layout(preset: Preset, n_train: int, n_test: int, devices: int) -> Layout:
     return Layout(devices, steps, eb, -(-n_test // eb))
 
 
-# ----------------------------------------------------------------------------------------------------------
 # schedules
-
-
 @dataclasses.dataclass(frozen=True)
 class Plan:
     """How a schedule drives training: ``kind`` is 'step', 'epoch' or 'plateau'."""
@@ -120,9 +106,7 @@ class Plan:
 
 
 def article_spec(name: str, epochs: int, lr: float) -> str:
-    """One of the article's six schedules with its 100 epochs scaled to ``epochs``: StepLR x0.1 every 30%;
-    MultiStepLR x0.1 at 30/60/90%; ExponentialLR 0.95 per 1% of the run; CosineAnnealingLR to 0;
-    ReduceLROnPlateau(factor=0.1, patience=10%) on test loss; OneCycleLR(max_lr=lr) per batch."""
+    """One of the article's six schedules with its 100 epochs scaled to ``epochs`` (README, "Schedules")."""
     k = epochs / 100
     return {"StepLR": f"StepLR({lr}, step_size={max(1, round(30 * k))}, gamma=0.1)",
             "MultiStepLR": f"MultiStepLR({lr}, milestones={sorted({max(1, round(m * k)) for m in (30, 60, 90)})}, "
@@ -134,15 +118,8 @@ def article_spec(name: str, epochs: int, lr: float) -> str:
 
 
 def parse_schedule(text: str, epochs: int, steps_per_epoch: int, lr: float = 0.1) -> Plan:
-    """A ``--schedules`` entry: an article name, or a spec for ``jaxsched.parse_spec`` with placeholders
-    ``E`` (epochs), ``S`` (steps per epoch), ``T`` (E * S) and ``auto`` for ``total_steps`` (T), ``epochs``
-    (E), ``steps_per_epoch`` (S) or ``T_max`` (E per epoch, T per step). A prefix ``step:``/``epoch:`` sets
-    how often it is stepped (default: per step for OneCycleLR and CyclicLR). ReduceLROnPlateau is stepped
-    per epoch on the test loss.
-
-    >>> parse_schedule("epoch:CosineAnnealingLR(0.1, T_max=auto)", 10, 62).schedule.T_max
-    10
-    """
+    """A ``--schedules`` entry (an article name, or a ``jaxsched.parse_spec`` spec with the placeholders E, S, T
+    and ``auto`` and an optional ``step:``/``epoch:`` prefix; README, "Schedules") as a :class:`Plan`."""
     label = text = text.strip()
     if text in ARTICLE:
         text = article_spec(text, epochs, lr)
@@ -205,16 +182,12 @@ def epoch_lrs(plan: Plan, epoch: int, steps_per_epoch: int, plateau_state=None, 
     return np.asarray(s(steps), np.float32).reshape(S), moms
 
 
-# ----------------------------------------------------------------------------------------------------------
 # the model, the step and the epoch
-
-
 def compute_dtype():
     return jnp.bfloat16 if jax.default_backend() in ("gpu", "tpu", "cuda", "rocm") else jnp.float32
 
 
 def build_model(preset: Preset):
-    """The preset's network, computing in :func:`compute_dtype`."""
     kw = {"dtype": compute_dtype()} | ({"widths": preset.widths} if preset.widths else {})
     return models.MODELS[preset.model](**kw)
 
@@ -243,8 +216,7 @@ def augment(x, offs, flips):
 
 def make_step(model, tx, batch_sharding=None):
     """One SGD step of one run: ``(state, x_train, y_train, (idx, offs, flips, lr, mom)) -> (state, (loss,
-    correct))``. ``idx`` picks the batch from the training set on the devices; it is augmented, normalised
-    and (with ``batch_sharding``) split over the devices."""
+    correct))``; the batch ``x_train[idx]`` is augmented, normalised and split by ``batch_sharding``."""
 
     def shard(a):
         return a if batch_sharding is None else jax.lax.with_sharding_constraint(a, batch_sharding)
@@ -270,9 +242,8 @@ def make_step(model, tx, batch_sharding=None):
 
 
 def make_programs(model, tx, mesh: Mesh):
-    """``(train_epoch, train_step, evaluate)``, jitted. ``train_epoch`` is one epoch as one program
-    (``lax.scan``); ``train_step`` is step ``k`` of it for a host loop (XLA:CPU runs the scan of these
-    networks far slower than straight programs); both add to ``sums`` = (summed loss, correct count)."""
+    """``(train_epoch, train_step, evaluate)``, jitted: an epoch as one ``lax.scan`` (--loop scan), or step
+    ``k`` of it adding to ``sums`` = (summed loss, correct count) for a host loop (--loop host)."""
     step = make_step(model, tx, NamedSharding(mesh, P("data")))
 
     def train_epoch(state, x_train, y_train, idx, offs, flips, lrs, moms):
@@ -300,8 +271,7 @@ def make_programs(model, tx, mesh: Mesh):
 
 
 def epoch_plan(seed: int, epoch: int, n: int, batch_size: int):
-    """Shuffled indices (S, B), crop offsets (S, B, 2) and flips (S, B) of one epoch from the host RNG (the
-    same for any device count); the last partial batch is dropped."""
+    """Shuffled indices (S, B), crop offsets (S, B, 2) and flips (S, B) of one epoch from the host RNG."""
     rng = np.random.default_rng([seed, epoch])
     steps = n // batch_size
     idx = rng.permutation(n)[: steps * batch_size].reshape(steps, batch_size).astype(np.int32)
@@ -309,12 +279,7 @@ def epoch_plan(seed: int, epoch: int, n: int, batch_size: int):
     return idx, offs, rng.random((steps, batch_size)) < 0.5
 
 
-# ----------------------------------------------------------------------------------------------------------
 # checkpoints and the output folder
-
-FILES = "files.sha256.json"
-
-
 class OutputLocked(RuntimeError):
     """Another process holds the output folder."""
 
@@ -360,10 +325,8 @@ def leaf_digests(leaves) -> list[str]:
 
 
 class Checkpoint:
-    """One run's orbax checkpoint folder: one per epoch, the latest kept, holding its state, its plateau state,
-    its records and the SHA-256 of every saved leaf; after the save commits, process 0 also writes the SHA-256
-    of every file of it (FILES). A restore checks both: a damaged file is named, a changed leaf too, and
-    nothing trains from it."""
+    """One run's orbax checkpoints (the latest epoch kept) with the SHA-256 of every saved leaf and, written by
+    process 0 after the save, of every file (FILES); a restore checks both (README, "Output and resume")."""
 
     def __init__(self, path: Path, log: Path):
         import orbax.checkpoint as ocp
@@ -385,6 +348,11 @@ class Checkpoint:
             folder = self.path / str(step)
             write_atomic(folder / FILES, json.dumps({str(f.relative_to(folder)): sha256(f.read_bytes()) for f in
                                                      sorted(folder.rglob("*")) if f.is_file() and f.name != FILES}))
+
+    def write_log(self, records: list) -> None:
+        """Process 0 rewrites the run's JSONL log whole from ``records``."""
+        if jax.process_index() == 0:
+            write_atomic(self.log, "".join(json.dumps(r) + "\n" for r in records))
 
     def load(self, template):
         """``(tree, meta)`` of the latest epoch, or ``(None, None)``; :class:`ResumeError` when damaged."""
@@ -417,10 +385,7 @@ class Checkpoint:
         return jax.tree.unflatten(jax.tree.structure(template), leaves), meta
 
 
-# ----------------------------------------------------------------------------------------------------------
 # the run
-
-
 @dataclasses.dataclass
 class Member:
     """One run (plan, seed): its state on the host between epochs, plateau state, records and files."""
@@ -435,12 +400,12 @@ class Member:
 
 
 class Trainer:
-    """What every run of a preset shares: the data on the devices, the model and the compiled programs."""
+    """What every run of a preset shares: the data on the devices, the model and the compiled programs.
+    ``arrays``: ``(x_train, y_train, x_test, y_test)``; ``max_steps``: a dry run of at most that many steps
+    per epoch and per run in all."""
 
     def __init__(self, preset: Preset, arrays, devices: int | None = None, loop: str | None = None,
                  max_steps: int | None = None):
-        """``arrays``: ``(x_train, y_train, x_test, y_test)`` (already subset); ``max_steps``: a dry run of
-        at most that many steps per epoch and per run in all."""
         self.preset, self.max_steps = preset, max_steps
         self.loop = loop or ("host" if jax.default_backend() == "cpu" else "scan")
         devs = jax.devices()[:devices] if devices else jax.devices()
@@ -468,9 +433,8 @@ class Trainer:
         return jax.make_array_from_callback(x.shape, NamedSharding(self.mesh, spec), lambda i: x[i])
 
     def epoch(self, state, seed: int, epoch: int, lrs, moms):
-        """One epoch of training then evaluation: ``(state, (train loss sum, correct), (test loss, correct),
-        train seconds, total seconds)``. The programs are compiled ahead of time on first use, timed apart
-        (``compile_seconds``)."""
+        """One epoch of training, then evaluation: ``(state, (train loss sum, correct), (test loss, correct),
+        train seconds, total seconds)``; the first call compiles ahead of time (``compile_seconds``)."""
         k, spec = self.steps_run, P(None, "data")
         idx, offs, flips = epoch_plan(seed, epoch, self.n_train, self.preset.batch_size)
         ins = (*self.train_data, self.put(idx[:k], spec), self.put(offs[:k], spec), self.put(flips[:k], spec),
@@ -518,22 +482,19 @@ class Trainer:
             raise ResumeError(f"checkpoint {str(m.ckpt.path)!r} was written for another run (differs in "
                               f"{', '.join(diff) or 'records'}); use a fresh --out or delete the checkpoint.")
         (m.state, m.pst), m.records = restored, list(saved["records"])
-        if jax.process_index() == 0:  # the checkpoint is the truth: a torn or short log is rewritten
-            write_atomic(log, "".join(json.dumps(r) + "\n" for r in m.records))
+        m.ckpt.write_log(m.records)  # the checkpoint is the truth: a torn or short log is rewritten
         return m
 
     def train(self, runs: list[tuple[Plan, int]], out: Path | None = None, progress: bool = False) -> list[Member]:
-        """Train every (plan, seed) for the preset's epochs, one run at a time, each epoch of every run in
-        turn (so an interrupted benchmark has comparable results). With ``out``: checkpoint every epoch and
-        rewrite ``out/<slug>[-seed<k>].jsonl``; a rerun resumes. ``self.trained`` counts the epochs run."""
+        """Train every (plan, seed) for the preset's epochs, each epoch of every run in turn; with ``out``,
+        checkpoint and log every epoch (a rerun resumes). ``self.trained`` counts the epochs run."""
         members = [self.open(plan, seed, out) for plan, seed in runs]
-        self.trained, main, bar = 0, jax.process_index() == 0, None
-        if progress and main:
+        self.trained, R, B, bar = 0, self.steps_run, self.preset.batch_size, None
+        if progress and jax.process_index() == 0:
             from tqdm import tqdm
 
             bar = tqdm(total=len(members) * self.epochs, initial=sum(len(m.records) for m in members),
                        unit="run-epoch", dynamic_ncols=True)
-        R, B = self.steps_run, self.preset.batch_size
         for e in range(self.epochs):
             for m in members:
                 if len(m.records) > e:
@@ -553,8 +514,7 @@ class Trainer:
                     "backend": jax.default_backend(), "loop": self.loop, "seed": m.seed})
                 if m.ckpt is not None:
                     m.ckpt.save((m.state, m.pst), dict(m.meta, epoch=e + 1, records=m.records))
-                    if main:
-                        write_atomic(m.ckpt.log, "".join(json.dumps(r) + "\n" for r in m.records))
+                    m.ckpt.write_log(m.records)
                 self.trained += 1
                 if bar is not None:
                     bar.set_postfix_str(f"{m.plan.label[:20]} acc={m.records[-1]['test_acc']:.3f}")
