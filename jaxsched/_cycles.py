@@ -88,6 +88,15 @@ def check_cycles(cls: str, name: str, first: int, mul: float, limit: int | None)
         )
 
 
+def _representable(first: int, mul: float, limit: int | None) -> tuple[np.ndarray, ...]:
+    """:func:`_table` cut to the cycles that start at a representable step: the one cut for :func:`cycle` and
+    :func:`cycle_left`, whose indices must agree. Compared below the largest step + 1, since ``float(2**63 - 1)``
+    is ``2**63``, whose int64 cast wraps."""
+    table = _table(first, mul, limit)
+    keep = table[0] < float(int_max()) + 1.0
+    return tuple(a[keep] for a in table)
+
+
 def cycle(e: Array, first: int, mul: float, limit: int | None, dtype) -> tuple[Array, Array, Array]:
     """The cycle ``i`` holding step ``e``, the position ``t_curr`` in it and its length ``t_i`` (float).
 
@@ -117,9 +126,7 @@ def cycle(e: Array, first: int, mul: float, limit: int | None, dtype) -> tuple[A
         if limit is not None:
             i = jnp.minimum(i, jnp.asarray(min(limit, top), e.dtype))
         return i, t_curr, t_i
-    ceil, off, _, lengths = _table(first, mul, limit)
-    keep = ceil < float(top) + 1.0  # cycles that start at a representable step (float(2**63 - 1) is 2**63)
-    ceil, off, lengths = ceil[keep], off[keep], lengths[keep]
+    ceil, off, _, lengths = _representable(first, mul, limit)
     # a sentinel so that est + 1 is always a valid index (never compared: est < last guards it)
     starts = jnp.asarray(np.append(ceil.astype(np.int64), np.int64(top)), int_dtype())  # top: not via float64
     last = len(ceil) - 1
@@ -146,9 +153,7 @@ def cycle_left(e: Array, i: Array, t_curr: Array, t_i: Array, first: int, mul: f
     """
     if float(mul).is_integer():
         return t_i - t_curr
-    ceil, _, frac, _ = _table(first, mul, limit)
-    keep = ceil <= int_max()
-    ceil, frac = ceil[keep], frac[keep]
+    ceil, _, frac, _ = _representable(first, mul, limit)
     floors = jnp.asarray((ceil - (frac > 0)).astype(np.int64), int_dtype())
     last = len(ceil) - 1
     j = jnp.minimum(i + 1, last)
